@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COMPONENTS := shared services/participants services/matching services/clauses services/funding gateway cli
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test lint format unit bench-bus clean
+
+$(INSTALLED): requirements.lock $(foreach c,$(COMPONENTS),$(c)/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(foreach c,$(COMPONENTS),-e $(c))
+	touch $@
+
+install: $(INSTALLED)
+
+## Whole stack on the embedded default (Tansu broker, SQLite under var/), demo territory, foreground.
+run: install
+	$(VENV)/bin/tremplin run
+
+## Lint, then the whole suite against real PostgreSQL, Redis and the embedded broker.
+test: install
+	deploy/dev/ensure-services.sh
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Event path benchmark: raw aiokafka vs outbox → relay → Kafka → consumer → projection.
+bench-bus: install
+	deploy/dev/ensure-services.sh
+	$(PY) -m bench.bus
+
+clean:
+	rm -rf var/ .pytest_cache .ruff_cache

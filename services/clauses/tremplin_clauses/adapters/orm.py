@@ -1,0 +1,17 @@
+import sqlalchemy as sa
+
+from tremplin_shared.db import UtcDateTime
+from tremplin_shared.messaging.tables import messaging_metadata
+
+metadata = sa.MetaData()
+
+# The participants this service has heard of, from participants events (ids only, no names).
+known_participants = sa.Table(
+    "known_participants",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("participant_id", sa.Uuid, primary_key=True),
+    sa.Column("registered_at", UtcDateTime, nullable=False),
+)
+
+target_metadata = [metadata, messaging_metadata]

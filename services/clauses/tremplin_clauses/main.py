@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from tremplin_shared.events.contracts import CLAUSES_TOPIC, PARTICIPANTS_TOPIC
+from tremplin_shared.service import ServiceSpec, create_service_app
+
+from .adapters.projection import HANDLERS
+from .api.routes import router
+from .config import Settings
+
+
+def build_spec(settings: Settings | None = None) -> ServiceSpec:
+    return ServiceSpec(
+        name="clauses",
+        description="The clause-sociale ledger: markets, lots, insertion hours, validation, progress, reports.",
+        settings=settings or Settings(),
+        routers=[router],
+        migrations=Path(__file__).parent / "migrations",
+        produces=[CLAUSES_TOPIC],
+        consumes=[PARTICIPANTS_TOPIC],
+        handlers=HANDLERS,
+    )
+
+
+def create_app(settings: Settings | None = None):
+    return create_service_app(build_spec(settings))
+
+
+app = create_app()

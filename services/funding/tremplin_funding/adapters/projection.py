@@ -1,0 +1,26 @@
+"""Participants this service knows of; later issues hang their rules (eligibility, workers) on it."""
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tremplin_shared.db import upsert
+from tremplin_shared.events import CloudEvent, ParticipantRegisteredV1
+
+from .orm import known_participants
+
+
+async def on_participant_registered(session: AsyncSession, event: CloudEvent, data: ParticipantRegisteredV1) -> None:
+    await upsert(
+        session,
+        known_participants,
+        {"tenant": event.tenant, "participant_id": data.participant_id, "registered_at": data.registered_at},
+        key=["tenant", "participant_id"],
+    )
+
+
+HANDLERS = {ParticipantRegisteredV1.ce_type: on_participant_registered}
+
+
+async def count_known(session: AsyncSession, tenant: str) -> int:
+    stmt = select(func.count()).select_from(known_participants).where(known_participants.c.tenant == tenant)
+    return (await session.execute(stmt)).scalar_one()

@@ -1,0 +1,1 @@
+"""Building blocks shared by every Tremplin component. Never imports a service."""

@@ -1,0 +1,1 @@
+"""The event path: outbox (write side), relay (outbox → Kafka), consumer runner (Kafka → handlers)."""

@@ -1,0 +1,227 @@
+"""Consumer runner: at-least-once delivery made effectively-once by the inbox table.
+
+For each partition batch: apply every event in ONE database transaction (inbox row + handler),
+commit it, and only then commit the Kafka offsets. If the batch fails, its events are retried one
+by one so a poison message is isolated: after `max_attempts` failures it goes to `<topic>.dlq`
+(error and attempt count in headers) and the partition moves on.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..events.contracts import EventData, contract_for
+from ..events.envelope import CloudEvent, MalformedEvent
+from ..log import request_id_var
+from .kafka import dlq_topic, ensure_topics, make_producer
+from .tables import inbox
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """A record that can never be applied (unreadable envelope, payload breaking its contract)."""
+
+
+def decode(record: ConsumerRecord) -> tuple[CloudEvent, EventData | None]:
+    try:
+        event = CloudEvent.from_kafka(record.headers, record.value)
+    except MalformedEvent as exc:
+        raise PoisonMessage(str(exc)) from exc
+    contract = contract_for(event.type)
+    if contract is None:
+        return event, None
+    try:
+        return event, contract.model_validate(event.data)
+    except ValidationError as exc:
+        raise PoisonMessage(f"{event.type} breaks its contract: {exc}") from exc
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, runner: "EventConsumer") -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Let the batch in flight finish and commit before another member takes the partitions.
+        async with self.runner.processing:
+            log.info("partitions revoked", extra={"fields": {"partitions": [str(tp) for tp in revoked]}})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"fields": {"partitions": [str(tp) for tp in assigned]}})
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        topics: list[str],
+        handlers: dict[str, Handler],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bootstrap: str,
+        max_attempts: int = 5,
+        retry_backoff: float = 0.2,
+        partitions: int = 6,
+        max_records: int = 500,
+        after_db_commit: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
+        group_options: dict | None = None,
+    ) -> None:
+        self.name = name  # the consumer group and the inbox's consumer name
+        self.topics = topics
+        self.handlers = handlers
+        self.sessionmaker = sessionmaker
+        self.bootstrap = bootstrap
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.partitions = partitions
+        self.max_records = max_records
+        self.after_db_commit = after_db_commit  # a seam for tests that kill the consumer right there
+        # Group timing (session, heartbeat, rebalance timeouts): how fast a dead member is replaced.
+        self.group_options = group_options or {}
+        self.processing = asyncio.Lock()
+        self.applied_total = 0
+        self.dead_lettered_total = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer = None
+
+    async def start(self) -> None:
+        await ensure_topics(self.bootstrap, [*self.topics, *map(dlq_topic, self.topics)], self.partitions)
+        self._producer = make_producer(self.bootstrap)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.max_records,
+            **self.group_options,
+        )
+        await self._consumer.start()
+        self._consumer.subscribe(self.topics, listener=_Rebalance(self))
+
+    async def stop(self) -> None:
+        consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
+        for client in (consumer, producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except Exception:  # stopping a client of a dead broker may fail; it is dropped anyway
+                    log.debug("client stop failed", exc_info=True)
+
+    async def run(self) -> None:
+        """Start, consume until cancelled, stop. Restarts itself after broker trouble."""
+        while True:
+            try:
+                await self.start()
+                while True:
+                    batches = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
+                    for tp, records in batches.items():
+                        async with self.processing:
+                            await self.process_batch(tp, records)
+            except asyncio.CancelledError:
+                await self.stop()
+                raise
+            except KafkaError as exc:
+                log.warning("consumer lost the broker; restarting", extra={"fields": {"error": repr(exc)}})
+                await self.stop()
+                await asyncio.sleep(1.0)
+
+    async def process_batch(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        try:
+            await self._apply(records)
+        except Exception as exc:  # one bad event fails the batch: isolate it, one record at a time
+            log.info("batch failed, retrying one by one", extra={"fields": {"error": repr(exc), "partition": str(tp)}})
+            for record in records:
+                await self._apply_one_with_retries(tp, record)
+            return
+        await self._commit(tp, records[-1].offset + 1)
+
+    async def _apply(self, records: list[ConsumerRecord]) -> None:
+        decoded = [decode(record) for record in records]
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                for event, data in decoded:
+                    await self._apply_event(session, event, data)
+            if self.after_db_commit is not None:
+                await self.after_db_commit(records)
+        self.applied_total += len(records)
+
+    async def _apply_event(self, session: AsyncSession, event: CloudEvent, data: EventData | None) -> None:
+        handler = self.handlers.get(event.type)
+        if handler is None or data is None:
+            return  # not an event this service cares about
+        if not await self._first_time(session, event):
+            return
+        token = request_id_var.set(event.request_id)
+        try:
+            await handler(session, event, data)
+        finally:
+            request_id_var.reset(token)
+
+    async def _first_time(self, session: AsyncSession, event: CloudEvent) -> bool:
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(inbox)
+            .values(consumer=self.name, event_id=event.id, event_type=event.type, processed_at=datetime.now(UTC))
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return (await session.execute(stmt)).first() is not None
+
+    async def _apply_one_with_retries(self, tp: TopicPartition, record: ConsumerRecord) -> None:
+        error: Exception | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._apply([record])
+                await self._commit(tp, record.offset + 1)
+                return
+            except PoisonMessage as exc:
+                error, attempt_count = exc, attempt
+                break  # retrying cannot help
+            except Exception as exc:  # a handler or database failure may pass: retry with backoff
+                error, attempt_count = exc, attempt
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+        await self._dead_letter(record, error, attempt_count)
+        await self._commit(tp, record.offset + 1)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: Exception, attempts: int) -> None:
+        headers = [
+            *(record.headers or ()),
+            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+        ]
+        await self._producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+        self.dead_lettered_total += 1
+        log.error(
+            "event dead-lettered",
+            extra={
+                "fields": {
+                    "topic": record.topic,
+                    "offset": record.offset,
+                    "attempts": attempts,
+                    "error": str(error)[:500],
+                }
+            },
+        )
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self._consumer.commit({tp: offset})
+        except CommitFailedError:
+            # The partition moved to another member mid-batch; it will see these events again
+            # and the inbox will skip them.
+            log.warning("offset commit refused after rebalance", extra={"fields": {"partition": str(tp)}})

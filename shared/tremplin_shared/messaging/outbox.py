@@ -1,0 +1,48 @@
+"""Write side of the outbox: the event row goes in the same transaction as the state change."""
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..events.contracts import EventData
+from ..events.envelope import CloudEvent, new_event
+from .tables import outbox
+
+
+def outbox_row(event: CloudEvent, topic: str) -> dict:
+    return {
+        "event_id": event.id,
+        "event_type": event.type,
+        "tenant": event.tenant,
+        "topic": topic,
+        "key": event.subject,
+        "headers": [[k, v.decode()] for k, v in event.headers()],
+        "value": event.value().decode(),
+        "created_at": datetime.now(UTC),
+    }
+
+
+async def add_event(session: AsyncSession, data: EventData, *, tenant: str, source: str) -> CloudEvent:
+    """Stage an event in the caller's transaction; the relay publishes it once that commits."""
+    event = new_event(data, tenant=tenant, source=source)
+    await session.execute(insert(outbox).values(outbox_row(event, data.topic)))
+    return event
+
+
+async def outbox_stats(session: AsyncSession) -> tuple[int, float]:
+    """(pending rows, age in seconds of the oldest pending row) — the relay's backlog and lag."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+        )
+    ).one()
+    if oldest is None:
+        return count, 0.0
+    return count, max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+
+def decode_headers(stored: str | list) -> list[tuple[str, bytes]]:
+    items = json.loads(stored) if isinstance(stored, str) else stored
+    return [(k, v.encode()) for k, v in items]

@@ -1,0 +1,165 @@
+"""Outbox relay: publishes pending rows in order, marks a row published only on the broker's ack.
+
+One relay publishes at a time per database (a PostgreSQL advisory lock), so a second instance
+of the service waits instead of reordering. While the broker is down, rows stay pending and the
+relay retries with exponential backoff; after a broker restart it recreates the topics first.
+"""
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from datetime import UTC, datetime
+
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from .kafka import ensure_topics, make_producer, recreate_topics, topic_layout_intact
+from .outbox import decode_headers
+from .tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+class TopicLayoutChanged(Exception):
+    """The broker lost a topic under us (restart); the batch is sent again once it is recreated."""
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        name: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bootstrap: str,
+        topics: list[str],
+        partitions: int = 6,
+        batch_size: int = 1000,
+        poll_interval: float = 0.05,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.name = name
+        self.sessionmaker = sessionmaker
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.partitions = partitions
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.published_total = 0
+        self._lock_key = zlib.crc32(f"tremplin-outbox-{name}".encode())
+        self._wake = asyncio.Event()
+        self._producer = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._topics_ready = False
+
+    def wake(self) -> None:
+        """Called after a commit that staged events, so they leave without waiting for the next poll."""
+        self._wake.set()
+
+    async def _ensure_producer(self) -> None:
+        if not self._topics_ready:
+            await ensure_topics(self.bootstrap, self.topics, self.partitions)
+            self._topics_ready = True
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10_000)
+            await admin.start()
+            self._admin = admin
+        if self._producer is None:
+            producer = make_producer(self.bootstrap)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+
+    async def _reset_producer(self) -> None:
+        clients = (self._producer, self._admin)
+        self._producer, self._admin, self._topics_ready = None, None, False
+        for client in clients:
+            if client is None:
+                continue
+            try:
+                await (client.stop() if client is clients[0] else client.close())
+            except Exception:  # a broken client may fail to stop; it is dropped anyway
+                log.debug("kafka client stop failed", exc_info=True)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch. Returns how many rows were marked published."""
+        await self._ensure_producer()
+        async with self.sessionmaker() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                locked = (
+                    await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                ).scalar()
+                if not locked:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.value)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(
+                    row.topic, value=row.value.encode(), key=row.key.encode(), headers=decode_headers(row.headers)
+                )
+                for row in rows
+            ]
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            batch_topics = sorted({row.topic for row in rows})
+            if not await topic_layout_intact(self._admin, batch_topics, self.partitions):
+                await recreate_topics(self._admin, batch_topics, self.partitions)
+                raise TopicLayoutChanged(f"topics {batch_topics} were lost by the broker; sending again")
+            acked, failed_keys, first_error = [], set(), None
+            for row, result in zip(rows, results, strict=True):
+                # A key stops at its first failure: later rows of that aggregate wait for the retry,
+                # so consumers never see an aggregate's events out of order.
+                if isinstance(result, BaseException) or row.key in failed_keys:
+                    failed_keys.add(row.key)
+                    first_error = first_error or result
+                else:
+                    acked.append(row.seq)
+            now = datetime.now(UTC)
+            for start in range(0, len(acked), 500):
+                chunk = acked[start : start + 500]
+                await session.execute(update(outbox).where(outbox.c.seq.in_(chunk)).values(published_at=now))
+            if failed_keys:
+                failed = [row.seq for row in rows if row.key in failed_keys]
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(failed))
+                    .values(attempts=outbox.c.attempts + 1, last_error=str(first_error)[:1000])
+                )
+        self.published_total += len(acked)
+        if first_error is not None:
+            raise first_error if isinstance(first_error, Exception) else RuntimeError(str(first_error))
+        return len(acked)
+
+    async def run(self) -> None:
+        backoff = self.poll_interval
+        while True:
+            try:
+                published = await self.publish_pending()
+                backoff = self.poll_interval
+                if published:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database trouble: the rows stay pending, retry later
+                log.warning("outbox relay failed; retrying", extra={"fields": {"error": repr(exc), "in_s": backoff}})
+                await self._reset_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(self.max_backoff, backoff * 2 if backoff >= 0.1 else 0.1)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def stop(self) -> None:
+        await self._reset_producer()

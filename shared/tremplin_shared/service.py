@@ -1,0 +1,185 @@
+"""Builds a service's FastAPI app: migrations at start, outbox relay, consumers, health, metrics.
+
+A service declares what is specific to it in a `ServiceSpec`; everything else is the same for
+every service, so it lives here.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .db import make_engine, make_sessionmaker
+from .http import RequestIdMiddleware
+from .identity import IDENTITY_HEADER, Identity, InvalidIdentity, verify_identity
+from .log import configure_logging
+from .messaging.consumer import EventConsumer, Handler
+from .messaging.kafka import broker_reachable
+from .messaging.outbox import outbox_stats
+from .messaging.relay import OutboxRelay
+from .migrations import upgrade_to_head
+from .problems import Unauthorized, install_problem_handlers, problem_response
+from .settings import ComponentSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # "participants": the source of its events, its consumer group, its topic prefix
+    settings: ComponentSettings
+    routers: list[APIRouter]
+    migrations: Path
+    produces: list[str] = field(default_factory=list)  # topics it writes to through its outbox
+    consumes: list[str] = field(default_factory=list)  # topics it reads
+    handlers: dict[str, Handler] = field(default_factory=dict)  # ce_type -> handler
+    description: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"/tremplin/{self.name}"
+
+
+def current_identity(request: Request) -> Identity:
+    """The identity the gateway signed; anything else is 401."""
+    settings: ComponentSettings = request.app.state.settings
+    try:
+        identity = verify_identity(
+            request.headers.get(IDENTITY_HEADER), settings.identity_secret, settings.identity_max_age_seconds
+        )
+    except InvalidIdentity as exc:
+        raise Unauthorized(str(exc)) from exc
+    return identity
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+DbSession = Annotated[AsyncSession, Depends(db_session)]
+
+
+def wake_relay(request: Request) -> None:
+    relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
+    if relay is not None:
+        relay.wake()
+
+
+class Workers:
+    """The background tasks of one service process: the relay and the consumer."""
+
+    def __init__(self, spec: ServiceSpec, sessionmaker) -> None:
+        s = spec.settings
+        self.relay = OutboxRelay(
+            spec.name, sessionmaker, s.kafka_bootstrap_servers, spec.produces, s.kafka_partitions,
+            s.outbox_batch_size, s.outbox_poll_interval_seconds,
+        )  # fmt: skip
+        self.consumer = (
+            EventConsumer(
+                spec.name,
+                spec.consumes,
+                spec.handlers,
+                sessionmaker,
+                s.kafka_bootstrap_servers,
+                s.consumer_max_attempts,
+                s.consumer_retry_backoff_seconds,
+                s.kafka_partitions,
+                group_options=s.consumer_group_options(),
+            )
+            if spec.consumes
+            else None
+        )
+        self.tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        if self.relay.topics:
+            self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.consumer is not None:
+            self.tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.relay.stop()
+
+
+def create_service_app(spec: ServiceSpec) -> FastAPI:
+    settings = spec.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(spec.name, settings.log_level)
+        await asyncio.to_thread(upgrade_to_head, spec.migrations, settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        workers = Workers(spec, app.state.sessionmaker)
+        app.state.relay = workers.relay
+        app.state.consumer = workers.consumer
+        if settings.run_background_workers:
+            workers.start()
+        log.info("started", extra={"fields": {"consumes": spec.consumes, "produces": spec.produces}})
+        try:
+            yield
+        finally:
+            await workers.stop()
+            await engine.dispose()
+
+    app = FastAPI(title=f"Tremplin {spec.name}", description=spec.description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.spec = spec
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+    for router in spec.routers:
+        app.include_router(router, dependencies=[Depends(current_identity)])
+    install_health_routes(app, settings)
+    return app
+
+
+def install_health_routes(app: FastAPI, settings: ComponentSettings) -> None:
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {"database": False, "broker": await broker_reachable(settings.kafka_bootstrap_servers)}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # whatever the cause, the component is not ready
+            log.warning("database not reachable", exc_info=True)
+        if all(checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problem_response(503, "Service Unavailable", "not ready", checks=checks)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        registry = CollectorRegistry()
+        pending = Gauge("tremplin_outbox_pending", "Outbox rows not yet published", registry=registry)
+        lag = Gauge("tremplin_outbox_lag_seconds", "Age of the oldest unpublished outbox row", registry=registry)
+        published = Gauge("tremplin_outbox_published_total", "Rows published by this process", registry=registry)
+        applied = Gauge("tremplin_consumer_applied_total", "Events applied by this process", registry=registry)
+        dead = Gauge("tremplin_consumer_dead_lettered_total", "Events sent to a DLQ by this process", registry=registry)
+        async with request.app.state.sessionmaker() as session:
+            count, age = await outbox_stats(session)
+        pending.set(count)
+        lag.set(age)
+        published.set(request.app.state.relay.published_total)
+        consumer = request.app.state.consumer
+        applied.set(consumer.applied_total if consumer else 0)
+        dead.set(consumer.dead_lettered_total if consumer else 0)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

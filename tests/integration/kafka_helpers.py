@@ -1,0 +1,51 @@
+"""Reading and writing topics directly, to observe what the services really published."""
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from tremplin_shared.events import CloudEvent, new_event
+from tremplin_shared.messaging.kafka import ensure_topics, make_producer
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 10.0) -> list:
+    """Every record of a topic from the beginning (stops at `expected` records or after `timeout`).
+
+    Reads by assignment, without a consumer group, so there is no group join to wait for.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records = []
+    try:
+        await consumer.topics()  # loads the metadata
+        partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None, list]]) -> None:
+    """Produce raw (key, value, headers) records, in order."""
+    await ensure_topics(bootstrap, [topic], 6)
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+def as_record(event: CloudEvent) -> tuple[bytes, bytes, list]:
+    return event.subject.encode(), event.value(), event.headers()
+
+
+def event_of(data, tenant: str = "loir-et-cher") -> CloudEvent:
+    return new_event(data, tenant=tenant, source="/tests")
