@@ -14,11 +14,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str) -> AsyncEngine:
+def ensure_sqlite_directory(url: str) -> None:
+    """SQLite creates the file, not its folder (var/ on a fresh checkout)."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if is_sqlite(url):
+        ensure_sqlite_directory(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")

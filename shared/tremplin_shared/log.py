@@ -48,3 +48,5 @@ def configure_logging(component: str, level: str = "INFO") -> None:
     # uvicorn's access log repeats what our middleware logs, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every call with its query string at INFO, which may hold personal data.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -8,7 +8,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .db import is_sqlite
+from .db import ensure_sqlite_directory, is_sqlite
 
 
 def alembic_config(script_location: Path, database_url: str) -> Config:
@@ -19,6 +19,7 @@ def alembic_config(script_location: Path, database_url: str) -> Config:
 
 
 def upgrade_to_head(script_location: Path, database_url: str) -> None:
+    ensure_sqlite_directory(database_url)
     command.upgrade(alembic_config(script_location, database_url), "head")
 
 

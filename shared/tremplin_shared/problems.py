@@ -20,9 +20,10 @@ class Problem(Exception):
     status = 500
     title = "Internal Server Error"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
+        self.headers = headers
         self.extra = extra
 
 
@@ -72,7 +73,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

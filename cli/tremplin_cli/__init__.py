@@ -1,0 +1,1 @@
+"""Tremplin operator CLI."""

@@ -1,0 +1,1 @@
+"""Tremplin gateway: authenticates callers, signs their identity, proxies to the services."""

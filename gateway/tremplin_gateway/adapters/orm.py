@@ -1,0 +1,31 @@
+import sqlalchemy as sa
+
+from tremplin_shared.db import UtcDateTime
+
+metadata = sa.MetaData()
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("slug", sa.String(100), primary_key=True),  # "loir-et-cher"
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), sa.ForeignKey("tenants.slug"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),
+    # Not secret: finds the row of a presented key; the secret part is only ever compared by hash.
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True, index=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+)
+
+target_metadata = metadata

@@ -1,0 +1,98 @@
+"""Who is calling: the API key presented in `Authorization: Bearer` or `X-API-Key`.
+
+The key itself is never logged, stored or forwarded; only its row (tenant, roles, id) is used.
+"""
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from tremplin_shared.problems import Forbidden, Unauthorized, problem_response
+
+from .adapters.api_keys import ApiKeyRepository
+from .domain.api_keys import ApiKey, KeyRejected
+from .keys import Sessionmaker, find_usable_key, utcnow
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-API-Key"
+WWW_AUTHENTICATE = 'Bearer realm="tremplin", ApiKey header="X-API-Key"'
+
+
+class ApiKeyRequired(Unauthorized):
+    """401 with a WWW-Authenticate header (see `install_auth_problem_handler`)."""
+
+
+def install_auth_problem_handler(app: FastAPI) -> None:
+    @app.exception_handler(ApiKeyRequired)
+    async def _unauthorized(_: Request, exc: ApiKeyRequired) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+def presented_key(request: Request) -> str | None:
+    """`Authorization: Bearer <key>` first, then `X-API-Key: <key>`."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get(API_KEY_HEADER, "").strip() or None
+
+
+class Authenticator:
+    """Checks keys against the database; writes last_used_at at most once per key and interval."""
+
+    def __init__(self, sessionmaker: Sessionmaker, touch_interval_seconds: float = 60.0) -> None:
+        self.sessionmaker = sessionmaker
+        self.touch_interval_seconds = touch_interval_seconds
+        self._touched: dict[uuid.UUID, datetime] = {}  # last write by this process, per key
+
+    async def authenticate(self, plaintext: str | None) -> ApiKey:
+        if not plaintext:
+            raise ApiKeyRequired("An API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
+        now = utcnow()
+        try:
+            key = await find_usable_key(self.sessionmaker, plaintext, now)
+        except KeyRejected as exc:
+            raise ApiKeyRequired(exc.reason) from None
+        await self._touch(key, now)
+        return key
+
+    async def _touch(self, key: ApiKey, now: datetime) -> None:
+        # The row says when it was last written (by any gateway instance); the dict avoids a burst
+        # of identical writes from concurrent requests of this process in the same instant.
+        if not key.needs_touch(now, self.touch_interval_seconds):
+            return
+        previous = self._touched.get(key.id)
+        if previous is not None and (now - previous).total_seconds() < self.touch_interval_seconds:
+            return
+        self._touched[key.id] = now
+        try:
+            async with self.sessionmaker() as session:
+                await ApiKeyRepository(session).touch(key.id, now)
+                await session.commit()
+        except SQLAlchemyError:  # a missed "last used" timestamp is not worth failing the request
+            log.warning("could not record API key use", extra={"fields": {"key_id": str(key.id)}}, exc_info=True)
+
+
+async def authenticated_key(request: Request) -> ApiKey:
+    key = await request.app.state.authenticator.authenticate(presented_key(request))
+    request.state.api_key = key
+    return key
+
+
+Caller = Annotated[ApiKey, Depends(authenticated_key)]
+
+
+def require_role(*roles: str):
+    """A dependency: the caller's key, if it has one of `roles`; 403 otherwise."""
+
+    async def _require(key: Caller) -> ApiKey:
+        if not key.has_role(*roles):
+            raise Forbidden(f"This requires the role {' or '.join(roles)}.")
+        return key
+
+    return _require

@@ -1,0 +1,158 @@
+"""API keys: generation, format, verification and the rules of a usable key. Pure: no I/O.
+
+A key looks like `trm_<prefix>_<secret>`. The prefix (12 hex characters) is not secret: it is
+stored in clear, unique, and used to find the key's row; it is also what operators see in lists.
+The secret is `secrets.token_urlsafe(32)` (256 bits). Only a hash of the whole key is stored, and
+the key is shown once, when it is created.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+KEY_SCHEME = "trm"
+PREFIX_BYTES = 6  # 12 hex characters; collisions are caught by the unique index and retried
+SECRET_BYTES = 32
+
+ROLES: tuple[str, ...] = ("admin", "referent", "facilitator", "fund_manager", "funder", "integration", "viewer")
+
+# The prefix is hex (no "_"), so "trm_<prefix>_" splits unambiguously; the secret is URL-safe
+# base64 and may itself contain "_" or "-".
+_KEY_RE = re.compile(r"trm_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{16,128})")
+_TENANT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_TENANT_LENGTH = 100
+MAX_NAME_LENGTH = 200
+
+
+class InvalidApiKeyRequest(ValueError):
+    """Bad tenant, roles or name when creating a key."""
+
+
+class KeyRejected(Exception):
+    """A presented key that does not authenticate. `reason` is safe to show to the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def hash_key(plaintext: str) -> str:
+    # SHA-256, not a slow password hash: keys carry 256 bits of randomness, so there is nothing to
+    # brute-force, and the gateway verifies a key on every request — a fast hash is the right tool.
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def parse_prefix(plaintext: str) -> str:
+    """The lookup prefix of a well-formed key; KeyRejected for anything else."""
+    match = _KEY_RE.fullmatch(plaintext.strip())
+    if match is None:
+        raise KeyRejected("invalid API key")
+    return match["prefix"]
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    plaintext: str
+    prefix: str
+    hash: str
+
+
+def generate_key() -> GeneratedKey:
+    prefix = secrets.token_hex(PREFIX_BYTES)
+    plaintext = f"{KEY_SCHEME}_{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}"
+    return GeneratedKey(plaintext=plaintext, prefix=prefix, hash=hash_key(plaintext))
+
+
+def validate_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    """Known roles, at least one, duplicates removed, order kept."""
+    cleaned = tuple(dict.fromkeys(r.strip() for r in roles))
+    if not cleaned:
+        raise InvalidApiKeyRequest(f"at least one role is required (one of: {', '.join(ROLES)})")
+    unknown = [r for r in cleaned if r not in ROLES]
+    if unknown:
+        raise InvalidApiKeyRequest(f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(ROLES)}")
+    return cleaned
+
+
+def validate_tenant(slug: str) -> str:
+    if len(slug) > MAX_TENANT_LENGTH or not _TENANT_RE.fullmatch(slug):
+        raise InvalidApiKeyRequest(
+            f"tenant must be a slug like 'loir-et-cher' (lowercase letters, digits and single hyphens), got {slug!r}"
+        )
+    return slug
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidApiKeyRequest(f"name must be 1 to {MAX_NAME_LENGTH} characters")
+    return name
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: uuid.UUID
+    tenant: str
+    name: str
+    roles: tuple[str, ...]
+    prefix: str
+    hash: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def issue(
+        cls,
+        tenant: str,
+        roles: Iterable[str],
+        name: str,
+        now: datetime,
+        expires_at: datetime | None = None,
+    ) -> tuple["ApiKey", str]:
+        """A new key and its plaintext (to show once)."""
+        if expires_at is not None and expires_at <= now:
+            raise InvalidApiKeyRequest("expires_at must be in the future")
+        generated = generate_key()
+        key = cls(
+            id=uuid.uuid4(),
+            tenant=validate_tenant(tenant),
+            name=validate_name(name),
+            roles=validate_roles(roles),
+            prefix=generated.prefix,
+            hash=generated.hash,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        return key, generated.plaintext
+
+    def status(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def check(self, plaintext: str, now: datetime) -> None:
+        """Raise KeyRejected unless `plaintext` is this key and the key is usable now."""
+        if not hmac.compare_digest(hash_key(plaintext.strip()), self.hash):
+            raise KeyRejected("invalid API key")
+        status = self.status(now)
+        if status != "active":
+            raise KeyRejected(f"API key {status}")
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    def revoked(self, now: datetime) -> "ApiKey":
+        return self if self.revoked_at is not None else replace(self, revoked_at=now)
+
+    def needs_touch(self, now: datetime, interval_seconds: float) -> bool:
+        """Whether last_used_at is stale enough to be worth a write."""
+        return self.last_used_at is None or (now - self.last_used_at).total_seconds() >= interval_seconds

@@ -1,0 +1,69 @@
+"""Wiring: settings, lifespan (migrations, database, the shared upstream client), routers."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from tremplin_shared.db import make_engine, make_sessionmaker
+from tremplin_shared.http import RequestIdMiddleware
+from tremplin_shared.log import configure_logging
+from tremplin_shared.problems import install_problem_handlers
+
+from .api import admin, ops
+from .api import proxy as proxy_routes
+from .auth import Authenticator, install_auth_problem_handler
+from .config import Settings
+from .keys import migrate
+from .openapi import VERSION
+from .proxy import Proxy, upstream_client
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging("gateway", settings.log_level)
+        # httpx logs every upstream call with its query string at INFO; the access log says enough.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+        await asyncio.to_thread(migrate, settings.database_url)
+        engine = make_engine(settings.database_url)
+        sessionmaker = make_sessionmaker(engine)
+        client = upstream_client(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.http = client
+        app.state.authenticator = Authenticator(sessionmaker, settings.api_key_touch_interval_seconds)
+        app.state.proxy = Proxy(client, settings)
+        log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
+        try:
+            yield
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tremplin gateway",
+        version=VERSION,
+        lifespan=lifespan,
+        # /openapi.json and /docs are the merged document's, served by api.ops.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+    install_auth_problem_handler(app)
+    app.include_router(ops.router)
+    app.include_router(admin.router)
+    app.include_router(proxy_routes.router)  # last: the catch-all for /api/**
+    return app
+
+
+app = create_app()

@@ -1,0 +1,192 @@
+"""The reverse proxy: which service serves a path, and forwarding a request to it.
+
+The upstream sees the caller only through the signed identity header the gateway adds; a client
+cannot forge it because client headers are forwarded from an allow-list that does not contain it
+(nor the API key). Responses are streamed back as they come, hop-by-hop headers removed.
+"""
+
+import logging
+
+import httpx
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
+
+from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
+from tremplin_shared.log import current_request_id
+from tremplin_shared.problems import problem_response
+
+from .config import Settings
+from .domain.api_keys import ApiKey
+
+log = logging.getLogger(__name__)
+
+# Path prefix -> service. A prefix matches itself and everything below it.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/participants", "participants"),
+    ("/api/v1/parcours", "participants"),
+    ("/api/v1/offers", "matching"),
+    ("/api/v1/applications", "matching"),
+    ("/api/v1/matching", "matching"),
+    ("/api/v1/clauses", "clauses"),
+    ("/api/v1/funding", "funding"),
+)
+
+# Client headers passed on; everything else (Authorization, X-API-Key, cookies, a forged
+# X-Tremplin-Identity, X-Request-ID which is re-set below) stays at the gateway.
+FORWARDED_REQUEST_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "idempotency-key",
+        "if-match",
+        "if-none-match",
+        "traceparent",
+        "tracestate",
+    }
+)
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# The gateway's server adds its own Date, Server and X-Request-ID.
+DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server", "x-request-id"}
+
+
+def route_for(path: str) -> str | None:
+    """The service serving `path`, or None. Paths with dot segments are never routed."""
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return None
+    for prefix, service in ROUTES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return service
+    return None
+
+
+def upstream_client(settings: Settings) -> httpx.AsyncClient:
+    """The one client of the process: pooled connections to every service."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=settings.upstream_connect_timeout_seconds,
+            read=settings.upstream_read_timeout_seconds,
+            write=settings.upstream_write_timeout_seconds,
+            pool=settings.upstream_pool_timeout_seconds,
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_keepalive_connections,
+            keepalive_expiry=settings.upstream_keepalive_expiry_seconds,
+        ),
+        follow_redirects=False,
+        trust_env=False,  # no HTTP(S)_PROXY from the environment between the gateway and the services
+    )
+
+
+def _connection_tokens(headers: httpx.Headers) -> set[str]:
+    """Headers named in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1)."""
+    return {t.strip().lower() for value in headers.get_list("connection") for t in value.split(",") if t.strip()}
+
+
+class Proxy:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.upstreams = {name: httpx.URL(url) for name, url in settings.upstreams.items()}
+
+    def identity_header(self, key: ApiKey, request_id: str | None) -> str:
+        identity = Identity(tenant=key.tenant, subject=f"apikey:{key.id}", roles=key.roles, request_id=request_id)
+        return sign_identity(identity, self.settings.identity_secret)
+
+    def upstream_url(self, service: str, request: Request) -> httpx.URL:
+        base = self.upstreams[service]
+        # The raw path keeps the client's percent-encoding (%2F stays %2F).
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        raw = base.raw_path.rstrip(b"/") + raw_path
+        if query := request.scope.get("query_string"):
+            raw += b"?" + query
+        return base.copy_with(raw_path=raw)
+
+    def upstream_headers(self, request: Request, key: ApiKey) -> list[tuple[str, str]]:
+        headers = [(name, value) for name, value in request.headers.items() if name in FORWARDED_REQUEST_HEADERS]
+        if "accept-encoding" not in request.headers:
+            headers.append(("accept-encoding", "identity"))  # the body is passed through undecoded
+        request_id = current_request_id()
+        if request_id:
+            headers.append(("x-request-id", request_id))
+        if request.client:
+            forwarded_for = request.headers.get("x-forwarded-for")
+            client = request.client.host
+            headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
+        headers.append((IDENTITY_HEADER, self.identity_header(key, request_id)))
+        return headers
+
+    def response_headers(self, service: str, upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
+        dropped = DROPPED_RESPONSE_HEADERS | _connection_tokens(upstream.headers)
+        base = str(self.upstreams[service]).rstrip("/")
+        headers = []
+        for name, value in upstream.headers.multi_items():
+            lowered = name.lower()
+            if lowered in dropped:
+                continue
+            if lowered == "location" and value.startswith(base + "/"):
+                value = value[len(base) :]  # the service's own address means nothing to the client
+            headers.append((lowered.encode("latin-1"), value.encode("latin-1")))
+        return headers
+
+    async def forward(self, request: Request, service: str, key: ApiKey) -> StreamingResponse | JSONResponse:
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+        upstream_request = self.client.build_request(
+            request.method,
+            self.upstream_url(service, request),
+            headers=self.upstream_headers(request, key),
+            content=request.stream() if has_body else None,
+        )
+        try:
+            upstream = await self.client.send(upstream_request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return self._unavailable(service, f"The {service} service is unavailable.", exc)
+        except httpx.TimeoutException as exc:
+            return self._unavailable(service, f"The {service} service did not answer in time.", exc)
+        except httpx.HTTPError as exc:
+            log.warning("upstream error", extra={"fields": {"service": service, "error": repr(exc)}})
+            return problem_response(502, "Bad Gateway", f"The {service} service answered with an invalid response.")
+
+        response = StreamingResponse(
+            self._body(service, upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
+        )
+        response.raw_headers = self.response_headers(service, upstream)
+        return response
+
+    @staticmethod
+    async def _body(service: str, upstream: httpx.Response):
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            # The status line is gone already; aborting the connection is the only honest signal.
+            log.warning("upstream failed mid-response", extra={"fields": {"service": service, "error": repr(exc)}})
+            raise
+        finally:
+            # Also when the client goes away mid-response (the background task then does not run):
+            # the connection goes back to the pool.
+            await upstream.aclose()
+
+    @staticmethod
+    def _unavailable(service: str, detail: str, exc: Exception) -> JSONResponse:
+        log.warning("upstream unavailable", extra={"fields": {"service": service, "error": repr(exc)}})
+        return problem_response(503, "Service Unavailable", detail, headers={"Retry-After": "1"}, service=service)
