@@ -45,7 +45,11 @@ def configure_logging(component: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # uvicorn's access log repeats what our middleware logs, without the request id.
+    # uvicorn's own lines go through the JSON handler too; its access log repeats what our
+    # middleware logs, without the request id.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     # httpx logs every call with its query string at INFO, which may hold personal data.

@@ -66,14 +66,15 @@ async def test_a_request_failing_after_the_row_is_written_leaves_no_row_and_no_e
         assert await count(app, participants) == 0
         assert await count(app, outbox) == 0
 
-        ok = await client.post("/api/v1/participants", json=body(2))
+        ok = await client.post("/api/v1/participants", json=body(2), headers={"X-Request-ID": "req-from-cd41"})
         assert ok.status_code == 201
         assert await wait_for(lambda: _published_all(app))
 
     records = await read_topic(broker.bootstrap, TOPIC, expected=2, timeout=3)
     tenants_and_ids = {(dict(r.headers)["ce_tenant"], json.loads(r.value)["participant_id"]) for r in records}
     assert (b"loir-et-cher", ok.json()["id"]) in tenants_and_ids
-    assert len([r for r in records if json.loads(r.value)["participant_id"] == ok.json()["id"]]) == 1
+    [published] = [r for r in records if json.loads(r.value)["participant_id"] == ok.json()["id"]]
+    assert dict(published.headers)["ce_requestid"] == b"req-from-cd41"  # the request id travels with the event
     # Only the successful request's event exists: the failed one left nothing to publish.
     assert all(b"Camille" not in r.value for r in records)
 
@@ -101,6 +102,9 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_arrives_a
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
         assert await count(app, outbox, outbox.c.published_at.is_(None)) == writes
+        metrics = (await client.get("/metrics")).text
+        assert f"tremplin_outbox_pending {float(writes)}" in metrics
+        assert "tremplin_outbox_lag_seconds 0.0" not in metrics  # the backlog is ageing
 
         own_broker.start()  # memory storage: the topic is gone, the relay must recreate it
         assert await wait_for(lambda: _published_all(app), timeout=60)

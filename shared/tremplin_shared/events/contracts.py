@@ -5,8 +5,8 @@ identifies the aggregate and becomes the Kafka key); it is registered by that al
 in the AsyncAPI document.
 """
 
-from datetime import datetime
-from typing import Annotated, ClassVar
+from datetime import date, datetime
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -58,3 +58,138 @@ class ParticipantRegisteredV1(EventData):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     skills: list[RomeCode] = Field(default_factory=list)
+
+
+Programme = Literal["rsa", "plie", "tzcld", "clause", "iae"]
+ParcoursState = Literal["oriented", "welcomed", "diagnosed", "supported", "immersion", "training", "employed", "exited"]
+ExitKind = Literal[
+    "durable_employment",
+    "temporary_employment",
+    "subsidised_contract",
+    "qualifying_training",
+    "business_creation",
+    "moved",
+    "health",
+    "dropped_out",
+    "other",
+]
+ScheduleExclusion = Literal["night", "weekend", "early"]
+ContractType = Literal["cdi", "cdd", "interim", "apprenticeship", "professionalisation", "subsidised", "ebe_cdi"]
+
+
+class ParticipantFlags(BaseModel):
+    """Publics computed from the situation at `computed_on` (DOMAIN.md §Programmes and publics)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    computed_on: date
+    long_term_unemployed: bool
+    very_long_term_unemployed: bool
+    youth: bool
+    senior: bool
+    rsa: bool
+    rqth: bool
+    qpv: bool
+    clause_eligible: bool
+
+
+class ParticipantProfileChangedV1(EventData):
+    """What matching and clauses need to know of a participant, after any change. No names, no NIR."""
+
+    ce_type: ClassVar[str] = "fr.tremplin.participants.participant.profile_changed.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "participant_id"
+
+    participant_id: UUID
+    changed_at: datetime
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    commune_insee: str | None = Field(default=None, pattern=r"^(\d{5}|2[AB]\d{3})$")
+    skills: list[RomeCode] = Field(default_factory=list)
+    wishes: list[RomeCode] = Field(default_factory=list)
+    max_travel_km: float | None = Field(default=None, ge=0)
+    travel_modes: list[str] = Field(default_factory=list)
+    weekly_hours_wanted: float | None = Field(default=None, ge=0, le=48)
+    schedule_exclusions: list[ScheduleExclusion] = Field(default_factory=list)
+    driving_licence: bool = False
+    vehicle: bool = False
+    flags: ParticipantFlags
+    consent_matching: bool = False
+    active: bool = Field(description="Has an open parcours in some programme.")
+
+
+class ParticipantErasedV1(EventData):
+    """The person asked to be forgotten: every service purges what it holds on them."""
+
+    ce_type: ClassVar[str] = "fr.tremplin.participants.participant.erased.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "participant_id"
+
+    participant_id: UUID
+    erased_at: datetime
+
+
+class ParcoursOpenedV1(EventData):
+    ce_type: ClassVar[str] = "fr.tremplin.participants.parcours.opened.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "parcours_id"
+
+    parcours_id: UUID
+    participant_id: UUID
+    programme: Programme
+    oriented_at: date
+
+
+class ParcoursTransitionedV1(EventData):
+    ce_type: ClassVar[str] = "fr.tremplin.participants.parcours.transitioned.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "parcours_id"
+
+    parcours_id: UUID
+    participant_id: UUID
+    programme: Programme
+    from_state: ParcoursState
+    to_state: ParcoursState
+    at: date
+    exit_kind: ExitKind | None = None
+
+
+class ParcoursExitedV1(EventData):
+    ce_type: ClassVar[str] = "fr.tremplin.participants.parcours.exited.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "parcours_id"
+
+    parcours_id: UUID
+    participant_id: UUID
+    programme: Programme
+    exit_kind: ExitKind
+    positive: bool
+    at: date
+
+
+class ReferentAssignedV1(EventData):
+    ce_type: ClassVar[str] = "fr.tremplin.participants.referent.assigned.v1"
+    topic: ClassVar[str] = PARTICIPANTS_TOPIC
+    aggregate: ClassVar[str] = "parcours_id"
+
+    parcours_id: UUID
+    participant_id: UUID
+    referent: str = Field(min_length=1, max_length=200, description="The professional's id in the territory.")
+    at: date
+
+
+class PlacementHiredV1(EventData):
+    """A participant was hired on an offer (matching). Participants, clauses and funding react."""
+
+    ce_type: ClassVar[str] = "fr.tremplin.matching.placement.hired.v1"
+    topic: ClassVar[str] = MATCHING_TOPIC
+    aggregate: ClassVar[str] = "application_id"
+
+    application_id: UUID
+    participant_id: UUID
+    offer_id: UUID
+    employer_siret: str = Field(pattern=r"^\d{14}$")
+    contract_type: ContractType
+    start_date: date
+    weekly_hours: float = Field(gt=0, le=48)
+    clause_lot_id: UUID | None = None

@@ -1,3 +1,5 @@
+"""The participants service's tables. Every row carries its tenant; every query filters on it."""
+
 import sqlalchemy as sa
 
 from tremplin_shared.db import UtcDateTime
@@ -10,14 +12,145 @@ participants = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("tenant", sa.String(100), nullable=False, index=True),
+    # Identity and contact: personal data, anonymised on erasure.
     sa.Column("first_name", sa.String(100), nullable=False),
     sa.Column("last_name", sa.String(100), nullable=False),
     sa.Column("birth_date", sa.Date, nullable=False),
     sa.Column("sex", sa.String(1), nullable=False),
+    sa.Column("email", sa.String(254), nullable=True),
+    sa.Column("phone", sa.String(30), nullable=True),
+    sa.Column("address_line", sa.String(300), nullable=True),
+    # Keyed hash (HMAC-SHA256) of the NIR, for duplicates only; the NIR itself is never stored.
+    sa.Column("nir_hash", sa.String(64), nullable=True),
+    # Location (kept coarse enough for matching; commune INSEE code).
+    sa.Column("commune_insee", sa.String(5), nullable=True),
     sa.Column("latitude", sa.Float, nullable=False),
     sa.Column("longitude", sa.Float, nullable=False),
     sa.Column("skills", sa.JSON, nullable=False),
+    # Situation: what the flags are computed from.
+    sa.Column("rsa", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("unemployed_since", sa.Date, nullable=True),
+    sa.Column("job_seeker_registered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("rqth", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("qpv", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("education_level", sa.String(30), nullable=True),
+    sa.Column("driving_licence", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("vehicle", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("childcare_need", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("siae_employee", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("consent_matching", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("registered_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+    sa.Column("erased_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("tenant", "nir_hash", name="uq_participants_tenant_nir_hash"),
+)
+
+parcours = sa.Table(
+    "parcours",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False, index=True),
+    sa.Column("participant_id", sa.Uuid, sa.ForeignKey("participants.id"), nullable=False, index=True),
+    sa.Column("programme", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("oriented_at", sa.Date, nullable=False),
+    sa.Column("state_since", sa.Date, nullable=False),  # date of the last transition (183-day rule)
+    sa.Column("exit_kind", sa.String(30), nullable=True),
+    sa.Column("exited_at", sa.Date, nullable=True),
+    sa.Column("opened_at", UtcDateTime, nullable=False),
+)
+_open = parcours.c.exited_at.is_(None)
+# At most one open parcours per participant and programme.
+sa.Index(
+    "uq_parcours_open_per_programme",
+    parcours.c.tenant,
+    parcours.c.participant_id,
+    parcours.c.programme,
+    unique=True,
+    postgresql_where=_open,
+    sqlite_where=_open,
+)
+
+parcours_transitions = sa.Table(
+    "parcours_transitions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("parcours_id", sa.Uuid, sa.ForeignKey("parcours.id"), nullable=False, index=True),
+    sa.Column("from_state", sa.String(20), nullable=True),  # None for the opening
+    sa.Column("to_state", sa.String(20), nullable=False),
+    sa.Column("at", sa.Date, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("exit_kind", sa.String(30), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+referent_assignments = sa.Table(
+    "referent_assignments",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("parcours_id", sa.Uuid, sa.ForeignKey("parcours.id"), nullable=False, index=True),
+    sa.Column("referent", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.Date, nullable=False),
+    sa.Column("ended_at", sa.Date, nullable=True),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+diagnostics = sa.Table(
+    "diagnostics",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("participant_id", sa.Uuid, sa.ForeignKey("participants.id"), nullable=False, index=True),
+    sa.Column("made_at", sa.Date, nullable=False),
+    sa.Column("barriers", sa.JSON, nullable=False),  # {"mobility": 0-3, "health": 0-3, ...}
+    sa.Column("skills", sa.JSON, nullable=False),
+    sa.Column("wishes", sa.JSON, nullable=False),
+    sa.Column("max_travel_km", sa.Float, nullable=True),
+    sa.Column("travel_modes", sa.JSON, nullable=False),
+    sa.Column("weekly_hours_wanted", sa.Float, nullable=True),
+    sa.Column("schedule_exclusions", sa.JSON, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+cers = sa.Table(
+    "cers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("parcours_id", sa.Uuid, sa.ForeignKey("parcours.id"), nullable=False, index=True),
+    sa.Column("objectives", sa.JSON, nullable=False),
+    sa.Column("signed_at", sa.Date, nullable=False),
+    sa.Column("review_at", sa.Date, nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+hires = sa.Table(  # hires reported by matching (placement.hired), for the timeline
+    "hires",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),  # the application id
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("participant_id", sa.Uuid, sa.ForeignKey("participants.id"), nullable=False, index=True),
+    sa.Column("offer_id", sa.Uuid, nullable=False),
+    sa.Column("contract_type", sa.String(30), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("weekly_hours", sa.Float, nullable=False),
+    sa.Column("parcours_moved", sa.Boolean, nullable=False),  # did it move a parcours to employed?
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+access_log = sa.Table(  # every read of personal data: who, tenant, when, which participant
+    "access_log",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("participant_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
 )
 
 target_metadata = [metadata, messaging_metadata]

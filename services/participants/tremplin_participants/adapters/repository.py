@@ -27,9 +27,10 @@ async def add(session: AsyncSession, participant: Participant) -> None:
 
 
 async def get(session: AsyncSession, tenant: str, participant_id: uuid.UUID) -> Participant | None:
+    columns = [participants.c[name] for name in Participant.__dataclass_fields__]
     row = (
         await session.execute(
-            select(participants).where(participants.c.tenant == tenant, participants.c.id == participant_id)
+            select(*columns).where(participants.c.tenant == tenant, participants.c.id == participant_id)
         )
     ).first()
     if row is None:
