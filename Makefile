@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COMPONENTS := shared services/participants services/matching services/clauses services/funding gateway cli
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format unit bench-bus clean
+.PHONY: install run test lint format unit bench-bus bench-matching clean
 
 $(INSTALLED): requirements.lock $(foreach c,$(COMPONENTS),$(c)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ format: install
 bench-bus: install
 	deploy/dev/ensure-services.sh
 	$(PY) -m bench.bus
+
+## Ranking benchmark: the service's spatial index vs brute-force NumPy vs PostGIS (installs PostGIS if missing).
+bench-matching: install
+	deploy/dev/ensure-services.sh
+	$(PY) -m bench.matching
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

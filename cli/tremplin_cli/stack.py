@@ -105,6 +105,25 @@ def demo_api_key(var: Path, database_url: str) -> str:
     return key
 
 
+def load_demo_once(var: Path, gateway_url: str, key: str) -> None:
+    """The demo people and parcours, loaded on the first run only (the SQLite files keep them)."""
+    from .demo import seed
+
+    marker = var / "demo-loaded"
+    if marker.exists():
+        return
+    with console.status("loading the demo territory (Loir-et-Cher)"):
+        try:
+            count = seed(gateway_url, key)
+        except httpx.HTTPStatusError as exc:
+            console.print(
+                f"[yellow]demo data not loaded:[/yellow] {exc.response.status_code} {exc.response.text[:300]}"
+            )
+            return
+    marker.write_text(f"{count}\n")
+    console.print(f"demo territory loaded: {count} participants with their parcours")
+
+
 def stop_all(processes: dict[str, subprocess.Popen], broker: EmbeddedBroker) -> None:
     for process in reversed(list(processes.values())):
         if process.poll() is None:
@@ -144,7 +163,9 @@ def run_stack(
             wait_ready(f"http://{host}:{GATEWAY.port}/readyz", processes, ready_timeout)
             gateway_db = component_env(GATEWAY, var, broker.bootstrap, secret, host)["GATEWAY_DATABASE_URL"]
             key = demo_api_key(var, gateway_db)
-        print_ready(host, key, time.monotonic() - started)
+        ready_in = time.monotonic() - started
+        load_demo_once(var, f"http://{host}:{GATEWAY.port}", key)
+        print_ready(host, key, ready_in)
         while True:
             for name, process in processes.items():
                 if process.poll() is not None:

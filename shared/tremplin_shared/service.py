@@ -7,7 +7,7 @@ every service, so it lives here.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -43,6 +43,9 @@ class ServiceSpec:
     consumes: list[str] = field(default_factory=list)  # topics it reads
     handlers: dict[str, Handler] = field(default_factory=dict)  # ce_type -> handler
     description: str = ""
+    # Long-running tasks of the service (scheduled jobs), each `async def task(app)`, started with the
+    # relay and the consumer when background workers run, cancelled at shutdown.
+    background: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -77,9 +80,10 @@ def wake_relay(request: Request) -> None:
 
 
 class Workers:
-    """The background tasks of one service process: the relay and the consumer."""
+    """The background tasks of one service process: the relay, the consumer, the spec's `background`."""
 
     def __init__(self, spec: ServiceSpec, sessionmaker) -> None:
+        self.spec = spec
         s = spec.settings
         self.relay = OutboxRelay(
             spec.name, sessionmaker, s.kafka_bootstrap_servers, spec.produces, s.kafka_partitions,
@@ -102,11 +106,15 @@ class Workers:
         )
         self.tasks: list[asyncio.Task] = []
 
-    def start(self) -> None:
+    def start(self, app: FastAPI | None = None) -> None:
+        """Start the relay and the consumer; with the app, the spec's background tasks too."""
         if self.relay.topics:
             self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer is not None:
             self.tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
+        if app is not None:
+            for task in self.spec.background:
+                self.tasks.append(asyncio.create_task(task(app), name=getattr(task, "__name__", "background")))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -129,7 +137,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         app.state.relay = workers.relay
         app.state.consumer = workers.consumer
         if settings.run_background_workers:
-            workers.start()
+            workers.start(app)
         log.info("started", extra={"fields": {"consumes": spec.consumes, "produces": spec.produces}})
         try:
             yield

@@ -2,7 +2,12 @@
 
 from .contracts import (
     EVENT_TYPES,
+    INBOUND_FRANCE_TRAVAIL_TOPIC,
     EventData,
+    FranceTravailOffre,
+    FranceTravailOffreClosedV1,
+    FranceTravailOffrePublishedV1,
+    FranceTravailOffreUpdatedV1,
     ParcoursExitedV1,
     ParcoursOpenedV1,
     ParcoursTransitionedV1,
@@ -18,8 +23,13 @@ from .envelope import CloudEvent, new_event
 
 __all__ = [
     "EVENT_TYPES",
+    "INBOUND_FRANCE_TRAVAIL_TOPIC",
     "CloudEvent",
     "EventData",
+    "FranceTravailOffre",
+    "FranceTravailOffreClosedV1",
+    "FranceTravailOffrePublishedV1",
+    "FranceTravailOffreUpdatedV1",
     "ParcoursExitedV1",
     "ParcoursOpenedV1",
     "ParcoursTransitionedV1",

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from stdnum.fr import siret as stdnum_siret
 
 RomeCode = Annotated[str, StringConstraints(pattern=r"^[A-N]\d{4}$")]
 
@@ -44,6 +45,8 @@ PARTICIPANTS_TOPIC = "participants.events"
 MATCHING_TOPIC = "matching.events"
 CLAUSES_TOPIC = "clauses.events"
 FUNDING_TOPIC = "funding.events"
+# Pushed by France Travail-style systems (through the gateway's event intake or straight to Kafka).
+INBOUND_FRANCE_TRAVAIL_TOPIC = "inbound.france-travail"
 
 
 class ParticipantRegisteredV1(EventData):
@@ -193,3 +196,103 @@ class PlacementHiredV1(EventData):
     start_date: date
     weekly_hours: float = Field(gt=0, le=48)
     clause_lot_id: UUID | None = None
+
+
+# ------------------------------------------------------------------------------- France Travail (inbound)
+# Offers pushed by France Travail-style systems, in the shape of the "Offres d'emploi v2" API
+# (https://francetravail.io, `GET /offres/search` → `resultats[]`). Only the fields matching uses are
+# declared; the others (description, salaire, contact, …) are accepted and ignored. These are the
+# contract of the topic AND of `POST /api/v1/offers/import/france-travail`: a record that fails it is
+# a per-record error there, and a dead letter on the topic.
+# typeContrat codes that are employment contracts matching can place on; LIB (profession libérale),
+# FRA (franchise), CCE (cession de commerce) and REP (reprise d'entreprise) are not and are refused.
+FranceTravailTypeContrat = Literal["CDI", "CDD", "MIS", "SAI", "DIN", "DDI", "TTI"]
+
+
+class _FranceTravailPart(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FranceTravailLieuTravail(_FranceTravailPart):
+    libelle: str | None = None
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    codePostal: str | None = None
+    commune: str | None = Field(default=None, pattern=r"^(\d{5}|2[AB]\d{3})$", description="INSEE code")
+
+
+class FranceTravailEntreprise(_FranceTravailPart):
+    nom: str | None = Field(default=None, max_length=300)
+    siret: str | None = Field(default=None, description="14 digits, checked (Luhn, python-stdnum)")
+
+    @field_validator("siret")
+    @classmethod
+    def _valid_siret(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compact = stdnum_siret.compact(value)
+        if not stdnum_siret.is_valid(compact):
+            raise ValueError("not a valid SIRET")
+        return compact
+
+
+class FranceTravailPermis(_FranceTravailPart):
+    libelle: str | None = None
+    exigence: str | None = Field(default=None, description="E: required, S: wished")
+
+
+class FranceTravailCompetence(_FranceTravailPart):
+    code: str | None = None
+    libelle: str | None = None
+    exigence: str | None = None
+
+
+class FranceTravailOffre(_FranceTravailPart):
+    """One offer of the Offres d'emploi v2 API, as far as matching reads it."""
+
+    id: str = Field(min_length=1, max_length=100, description="France Travail's offer id: our external id")
+    intitule: str = Field(min_length=1, max_length=300)
+    romeCode: RomeCode | None = None
+    lieuTravail: FranceTravailLieuTravail
+    typeContrat: FranceTravailTypeContrat
+    natureContrat: str | None = Field(default=None, description="e.g. Contrat apprentissage, CUI - PEC")
+    dureeTravailLibelle: str | None = Field(default=None, description="e.g. 35H Horaires normaux")
+    dureeTravailLibelleConverti: str | None = Field(default=None, description="Temps plein / Temps partiel")
+    nombrePostes: int = Field(default=1, ge=1, le=1000)
+    entreprise: FranceTravailEntreprise | None = None
+    permis: list[FranceTravailPermis] = Field(default_factory=list)
+    competences: list[FranceTravailCompetence] = Field(default_factory=list)
+    conditionExercice: str | None = None
+    complementExercice: str | None = None
+    dateCreation: datetime | None = None
+    dateActualisation: datetime | None = None
+
+
+class FranceTravailOffrePublishedV1(FranceTravailOffre, EventData):
+    """A France Travail offer was published. Applied like an import: created, or updated if known."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ce_type: ClassVar[str] = "fr.francetravail.offre.published.v1"
+    topic: ClassVar[str] = INBOUND_FRANCE_TRAVAIL_TOPIC
+    aggregate: ClassVar[str] = "id"
+
+
+class FranceTravailOffreUpdatedV1(FranceTravailOffre, EventData):
+    """A France Travail offer changed (the whole offer again). Created if not known yet."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ce_type: ClassVar[str] = "fr.francetravail.offre.updated.v1"
+    topic: ClassVar[str] = INBOUND_FRANCE_TRAVAIL_TOPIC
+    aggregate: ClassVar[str] = "id"
+
+
+class FranceTravailOffreClosedV1(EventData):
+    """A France Travail offer was withdrawn or filled at the source: the offer is closed here."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ce_type: ClassVar[str] = "fr.francetravail.offre.closed.v1"
+    topic: ClassVar[str] = INBOUND_FRANCE_TRAVAIL_TOPIC
+    aggregate: ClassVar[str] = "id"
+
+    id: str = Field(min_length=1, max_length=100)
+    dateCloture: datetime | None = None

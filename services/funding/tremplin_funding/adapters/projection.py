@@ -1,10 +1,11 @@
-"""Participants this service knows of; later issues hang their rules (eligibility, workers) on it."""
+"""Participants this service knows of; later issues hang their rules (eligibility, workers) on it.
+Purged on participant.erased."""
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.db import upsert
-from tremplin_shared.events import CloudEvent, ParticipantRegisteredV1
+from tremplin_shared.events import CloudEvent, ParticipantErasedV1, ParticipantRegisteredV1
 
 from .orm import known_participants
 
@@ -18,9 +19,27 @@ async def on_participant_registered(session: AsyncSession, event: CloudEvent, da
     )
 
 
-HANDLERS = {ParticipantRegisteredV1.ce_type: on_participant_registered}
+async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: ParticipantErasedV1) -> None:
+    await session.execute(
+        delete(known_participants).where(
+            known_participants.c.tenant == event.tenant, known_participants.c.participant_id == data.participant_id
+        )
+    )
+
+
+HANDLERS = {
+    ParticipantRegisteredV1.ce_type: on_participant_registered,
+    ParticipantErasedV1.ce_type: on_participant_erased,
+}
 
 
 async def count_known(session: AsyncSession, tenant: str) -> int:
     stmt = select(func.count()).select_from(known_participants).where(known_participants.c.tenant == tenant)
     return (await session.execute(stmt)).scalar_one()
+
+
+async def is_known(session: AsyncSession, tenant: str, participant_id) -> bool:
+    stmt = select(known_participants.c.participant_id).where(
+        known_participants.c.tenant == tenant, known_participants.c.participant_id == participant_id
+    )
+    return (await session.execute(stmt)).first() is not None

@@ -2,8 +2,9 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from tremplin_shared.events import ParticipantFlags
 from tremplin_shared.problems import NotFound
 from tremplin_shared.service import CurrentIdentity, DbSession
 
@@ -13,10 +14,23 @@ router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
 
 
 class CandidateOut(BaseModel):
+    """What matching knows of a participant (from participants events): no names, no NIR."""
+
     participant_id: uuid.UUID
     latitude: float
     longitude: float
+    commune_insee: str | None = None
     skills: list[str]
+    wishes: list[str] = Field(default_factory=list)
+    max_travel_km: float | None = None
+    travel_modes: list[str] = Field(default_factory=list)
+    weekly_hours_wanted: float | None = None
+    schedule_exclusions: list[str] = Field(default_factory=list)
+    driving_licence: bool = False
+    vehicle: bool = False
+    flags: ParticipantFlags | None = Field(default=None, description="As computed by participants on computed_on")
+    consent_matching: bool = False
+    active: bool = Field(default=False, description="Has an open parcours")
     registered_at: datetime
     updated_at: datetime
 

@@ -20,6 +20,8 @@ participants = sa.Table(
     sa.Column("email", sa.String(254), nullable=True),
     sa.Column("phone", sa.String(30), nullable=True),
     sa.Column("address_line", sa.String(300), nullable=True),
+    # Names folded for the free-text search (lower case, no accents): the same on SQLite and PostgreSQL.
+    sa.Column("search_name", sa.String(201), nullable=True),
     # Keyed hash (HMAC-SHA256) of the NIR, for duplicates only; the NIR itself is never stored.
     sa.Column("nir_hash", sa.String(64), nullable=True),
     # Location (kept coarse enough for matching; commune INSEE code).
@@ -44,6 +46,9 @@ participants = sa.Table(
     sa.Column("erased_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("tenant", "nir_hash", name="uq_participants_tenant_nir_hash"),
 )
+# The list's order: last name, first name, id within a tenant.
+sa.Index("ix_participants_tenant_names", participants.c.tenant, participants.c.last_name, participants.c.first_name,
+         participants.c.id)  # fmt: skip
 
 parcours = sa.Table(
     "parcours",
@@ -96,6 +101,15 @@ referent_assignments = sa.Table(
     sa.Column("started_at", sa.Date, nullable=False),
     sa.Column("ended_at", sa.Date, nullable=True),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+_active = referent_assignments.c.ended_at.is_(None)
+# One active référent per parcours (a new assignment ends the previous one in the same transaction).
+sa.Index(
+    "uq_referent_active_per_parcours",
+    referent_assignments.c.parcours_id,
+    unique=True,
+    postgresql_where=_active,
+    sqlite_where=_active,
 )
 
 diagnostics = sa.Table(

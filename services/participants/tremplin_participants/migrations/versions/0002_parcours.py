@@ -18,14 +18,15 @@ TZ = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("participants") as batch:
         for name, type_ in [("email", sa.String(254)), ("phone", sa.String(30)), ("address_line", sa.String(300)),
-                            ("nir_hash", sa.String(64)), ("commune_insee", sa.String(5)),
-                            ("unemployed_since", sa.Date), ("education_level", sa.String(30)),
-                            ("updated_at", TZ), ("erased_at", TZ)]:  # fmt: skip
+                            ("search_name", sa.String(201)), ("nir_hash", sa.String(64)),
+                            ("commune_insee", sa.String(5)), ("unemployed_since", sa.Date),
+                            ("education_level", sa.String(30)), ("updated_at", TZ), ("erased_at", TZ)]:  # fmt: skip
             batch.add_column(sa.Column(name, type_, nullable=True))
         for name in ("rsa", "job_seeker_registered", "rqth", "qpv", "driving_licence", "vehicle", "childcare_need",
                      "siae_employee", "consent_matching"):  # fmt: skip
             batch.add_column(sa.Column(name, sa.Boolean, nullable=False, server_default=sa.false()))
         batch.create_unique_constraint("uq_participants_tenant_nir_hash", ["tenant", "nir_hash"])
+    op.create_index("ix_participants_tenant_names", "participants", ["tenant", "last_name", "first_name", "id"])
 
     op.create_table(
         "parcours",
@@ -66,6 +67,9 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.Date, nullable=True),
         sa.Column("recorded_at", TZ, nullable=False),
     )
+    is_active = sa.column("ended_at").is_(None)
+    op.create_index("uq_referent_active_per_parcours", "referent_assignments", ["parcours_id"], unique=True,
+                    postgresql_where=is_active, sqlite_where=is_active)  # fmt: skip
     op.create_table(
         "diagnostics",
         sa.Column("id", sa.Uuid, primary_key=True),
@@ -119,9 +123,11 @@ def downgrade() -> None:
     for table in ("access_log", "hires", "cers", "diagnostics", "referent_assignments", "parcours_transitions",
                   "parcours"):  # fmt: skip
         op.drop_table(table)
+    op.drop_index("ix_participants_tenant_names", "participants")
     with op.batch_alter_table("participants") as batch:
         batch.drop_constraint("uq_participants_tenant_nir_hash")
-        for name in ("email", "phone", "address_line", "nir_hash", "commune_insee", "unemployed_since",
-                     "education_level", "updated_at", "erased_at", "rsa", "job_seeker_registered", "rqth", "qpv",
-                     "driving_licence", "vehicle", "childcare_need", "siae_employee", "consent_matching"):  # fmt: skip
+        for name in ("email", "phone", "address_line", "search_name", "nir_hash", "commune_insee",
+                     "unemployed_since", "education_level", "updated_at", "erased_at", "rsa", "job_seeker_registered",
+                     "rqth", "qpv", "driving_licence", "vehicle", "childcare_need", "siae_employee",
+                     "consent_matching"):  # fmt: skip
             batch.drop_column(name)

@@ -1,0 +1,18 @@
+"""Events this service consumes. Each handler runs inside the consumer's transaction (inbox row
+included), so a redelivered event has no second effect."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tremplin_shared.events import CloudEvent, PlacementHiredV1
+
+from .. import parcours_service
+
+
+async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: PlacementHiredV1) -> None:
+    """matching reported a hire: record it and move the open parcours to `employed` where the machine
+    allows it. The tenant is the event's. Never raises for a rule: an unknown participant is logged
+    and ignored, a parcours that cannot move stays as it is (the timeline still shows the hire)."""
+    await parcours_service.record_hire(session, event.tenant, data)
+
+
+HANDLERS = {PlacementHiredV1.ce_type: on_placement_hired}
