@@ -1,0 +1,1 @@
+"""Benchmarks. Not tests: they print figures and ratios against a baseline measured in the same run."""
