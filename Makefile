@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 COMPONENTS := shared services/participants services/matching services/clauses services/funding gateway cli
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format unit bench-bus bench-matching clean
+.PHONY: install run test lint format unit bench-bus bench-matching bench-funding bench-gateway clean
 
 $(INSTALLED): requirements.lock $(foreach c,$(COMPONENTS),$(c)/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,16 @@ bench-bus: install
 bench-matching: install
 	deploy/dev/ensure-services.sh
 	$(PY) -m bench.matching
+
+## Funding benchmark: a CDE run for 10 000 workers vs one bulk INSERT of as many rows, same database.
+bench-funding: install
+	deploy/dev/ensure-services.sh
+	$(PY) -m bench.funding
+
+## Gateway benchmark: the same GET direct to a service and through the gateway, same load.
+bench-gateway: install
+	deploy/dev/ensure-services.sh
+	$(PY) -m bench.gateway
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -27,7 +27,7 @@ from .messaging.kafka import broker_reachable
 from .messaging.outbox import outbox_stats
 from .messaging.relay import OutboxRelay
 from .migrations import upgrade_to_head
-from .problems import Unauthorized, install_problem_handlers, problem_response
+from .problems import Forbidden, Unauthorized, install_problem_handlers, problem_response
 from .settings import ComponentSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,21 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+
+
+def require_roles(*roles: str) -> Callable[[Identity], Identity]:
+    """A dependency: the caller's identity if it holds one of `roles` (admin always does); 403 otherwise.
+
+    Use as `identity: Annotated[Identity, Depends(require_roles("facilitator"))]`.
+    """
+    allowed = (*roles, "admin")
+
+    def dependency(identity: CurrentIdentity) -> Identity:
+        if not identity.has_role(*allowed):
+            raise Forbidden(f"This requires the role {' or '.join(roles)}.", required_roles=list(roles))
+        return identity
+
+    return dependency
 DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 

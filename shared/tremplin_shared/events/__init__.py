@@ -21,6 +21,9 @@ from .contracts import (
 )
 from .envelope import CloudEvent, new_event
 
+# Each service's contracts register themselves on import: import them so that every type is known.
+from . import clauses, funding  # noqa: F401  isort: skip
+
 __all__ = [
     "EVENT_TYPES",
     "INBOUND_FRANCE_TRAVAIL_TOPIC",

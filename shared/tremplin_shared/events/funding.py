@@ -1,0 +1,1 @@
+"""Event contracts of the funding service (topic `funding.events`). See contracts.py for the rules."""
