@@ -85,6 +85,8 @@ def require_roles(*roles: str) -> Callable[[Identity], Identity]:
         return identity
 
     return dependency
+
+
 DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 
