@@ -1,6 +1,7 @@
-"""Who is calling: the API key presented in `Authorization: Bearer` or `X-API-Key`.
+"""Who is calling and may they: the credential presented, then THE permission table.
 
-The key itself is never logged, stored or forwarded; only its row (tenant, roles, id) is used.
+A credential is an API key (`Authorization: Bearer trm_…` or `X-API-Key: trm_…`). The key itself
+is never logged, stored or forwarded; only its row (tenant, roles, id) is used.
 """
 
 import logging
@@ -12,10 +13,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from tremplin_shared.problems import Forbidden, Unauthorized, problem_response
+from tremplin_shared.problems import Forbidden, NotFound, Unauthorized, problem_response
 
 from .adapters.api_keys import ApiKeyRepository
 from .domain.api_keys import ApiKey, KeyRejected
+from .domain.permissions import allowed_roles, known_path
+from .domain.principal import Principal
 from .keys import Sessionmaker, find_usable_key, utcnow
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,8 @@ class ApiKeyRequired(Unauthorized):
 def install_auth_problem_handler(app: FastAPI) -> None:
     @app.exception_handler(ApiKeyRequired)
     async def _unauthorized(_: Request, exc: ApiKeyRequired) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        headers = {"WWW-Authenticate": WWW_AUTHENTICATE, **(exc.headers or {})}
+        return problem_response(exc.status, exc.title, exc.detail, headers=headers)
 
 
 def presented_key(request: Request) -> str | None:
@@ -50,7 +54,7 @@ class Authenticator:
         self.touch_interval_seconds = touch_interval_seconds
         self._touched: dict[uuid.UUID, datetime] = {}  # last write by this process, per key
 
-    async def authenticate(self, plaintext: str | None) -> ApiKey:
+    async def authenticate(self, plaintext: str | None) -> Principal:
         if not plaintext:
             raise ApiKeyRequired("An API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
         now = utcnow()
@@ -59,7 +63,7 @@ class Authenticator:
         except KeyRejected as exc:
             raise ApiKeyRequired(exc.reason) from None
         await self._touch(key, now)
-        return key
+        return key.principal()
 
     async def _touch(self, key: ApiKey, now: datetime) -> None:
         # The row says when it was last written (by any gateway instance); the dict avoids a burst
@@ -78,21 +82,27 @@ class Authenticator:
             log.warning("could not record API key use", extra={"fields": {"key_id": str(key.id)}}, exc_info=True)
 
 
-async def authenticated_key(request: Request) -> ApiKey:
-    key = await request.app.state.authenticator.authenticate(presented_key(request))
-    request.state.api_key = key
-    return key
+async def authenticated(request: Request) -> Principal:
+    principal = await request.app.state.authenticator.authenticate(presented_key(request))
+    request.state.principal = principal
+    return principal
 
 
-Caller = Annotated[ApiKey, Depends(authenticated_key)]
+async def authorized(request: Request) -> Principal:
+    """The caller, if the permission table lets its roles call this method on this path.
+
+    401 without a valid credential, 404 for a path no rule knows, 403 for a role not allowed.
+    """
+    principal = await authenticated(request)
+    path, method = request.url.path, request.method
+    if not known_path(path):
+        raise NotFound("No API at this path.")
+    roles = allowed_roles(method, path)
+    if not principal.has_role(*roles):
+        if not roles:
+            raise Forbidden(f"Nobody may {method} {path}.", required_roles=[])
+        raise Forbidden(f"This requires the role {' or '.join(roles)}.", required_roles=list(roles))
+    return principal
 
 
-def require_role(*roles: str):
-    """A dependency: the caller's key, if it has one of `roles`; 403 otherwise."""
-
-    async def _require(key: Caller) -> ApiKey:
-        if not key.has_role(*roles):
-            raise Forbidden(f"This requires the role {' or '.join(roles)}.")
-        return key
-
-    return _require
+Caller = Annotated[Principal, Depends(authorized)]

@@ -17,7 +17,7 @@ from tremplin_shared.log import current_request_id
 from tremplin_shared.problems import problem_response
 
 from .config import Settings
-from .domain.api_keys import ApiKey
+from .domain.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class Proxy:
         self.settings = settings
         self.upstreams = {name: httpx.URL(url) for name, url in settings.upstreams.items()}
 
-    def identity_header(self, key: ApiKey, request_id: str | None) -> str:
-        identity = Identity(tenant=key.tenant, subject=f"apikey:{key.id}", roles=key.roles, request_id=request_id)
+    def identity_header(self, caller: Principal, request_id: str | None) -> str:
+        identity = Identity(tenant=caller.tenant, subject=caller.subject, roles=caller.roles, request_id=request_id)
         return sign_identity(identity, self.settings.identity_secret)
 
     def upstream_url(self, service: str, request: Request) -> httpx.URL:
@@ -121,7 +121,7 @@ class Proxy:
             raw += b"?" + query
         return base.copy_with(raw_path=raw)
 
-    def upstream_headers(self, request: Request, key: ApiKey) -> list[tuple[str, str]]:
+    def upstream_headers(self, request: Request, caller: Principal) -> list[tuple[str, str]]:
         headers = [(name, value) for name, value in request.headers.items() if name in FORWARDED_REQUEST_HEADERS]
         if "accept-encoding" not in request.headers:
             headers.append(("accept-encoding", "identity"))  # the body is passed through undecoded
@@ -132,7 +132,7 @@ class Proxy:
             forwarded_for = request.headers.get("x-forwarded-for")
             client = request.client.host
             headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
-        headers.append((IDENTITY_HEADER, self.identity_header(key, request_id)))
+        headers.append((IDENTITY_HEADER, self.identity_header(caller, request_id)))
         return headers
 
     def response_headers(self, service: str, upstream: httpx.Response) -> list[tuple[bytes, bytes]]:
@@ -148,12 +148,12 @@ class Proxy:
             headers.append((lowered.encode("latin-1"), value.encode("latin-1")))
         return headers
 
-    async def forward(self, request: Request, service: str, key: ApiKey) -> StreamingResponse | JSONResponse:
+    async def forward(self, request: Request, service: str, caller: Principal) -> StreamingResponse | JSONResponse:
         has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
         upstream_request = self.client.build_request(
             request.method,
             self.upstream_url(service, request),
-            headers=self.upstream_headers(request, key),
+            headers=self.upstream_headers(request, caller),
             content=request.stream() if has_body else None,
         )
         try:

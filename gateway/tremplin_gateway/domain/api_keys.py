@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from .principal import Principal
+
 KEY_SCHEME = "trm"
 PREFIX_BYTES = 6  # 12 hex characters; collisions are caught by the unique index and retried
 SECRET_BYTES = 32
@@ -149,6 +151,9 @@ class ApiKey:
 
     def has_role(self, *roles: str) -> bool:
         return any(role in self.roles for role in roles)
+
+    def principal(self) -> Principal:
+        return Principal(tenant=self.tenant, subject=f"apikey:{self.id}", roles=self.roles, key_id=self.id)
 
     def revoked(self, now: datetime) -> "ApiKey":
         return self if self.revoked_at is not None else replace(self, revoked_at=now)

@@ -1,0 +1,140 @@
+"""Who may call what: THE permission table of the platform (route pattern × method × role). Pure.
+
+The gateway checks every request against this table before anything else happens: proxied
+routes of the services and its own routes alike. A request that no rule allows is 403 — the
+table is an allow-list. Rules are read top to bottom; the first rule whose pattern matches the
+path AND whose methods include the request's method decides. So specific rules (a facilitator
+validating hours) come before the general rule of their prefix, and a new sub-route a service
+adds later is covered by the general rule of its prefix without editing this table.
+
+Pattern syntax: `*` is exactly one path segment, a trailing `/**` is the prefix itself and
+anything below it. Tenancy is not decided here: the identity forwarded to the service carries
+the tenant, and every service scopes its queries by it (a foreign id is 404).
+
+HEAD is checked as GET. OPTIONS requests that are CORS preflights never reach this table.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .api_keys import ROLES
+
+READ = frozenset({"GET", "HEAD"})
+WRITE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ALL = READ | WRITE
+
+# Everybody who works on the territory reads; `integration` is a machine and reads nothing
+# it did not need to write (the scoped API consumer of Immersion facilitée).
+READERS = ("admin", "referent", "facilitator", "fund_manager", "funder", "viewer")
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str
+    methods: frozenset[str]
+    roles: tuple[str, ...]
+    why: str = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return _method(method) in self.methods and pattern_matches(self.pattern, path)
+
+
+def _method(method: str) -> str:
+    method = method.upper()
+    return "GET" if method in ("HEAD", "OPTIONS") else method
+
+
+def pattern_matches(pattern: str, path: str) -> bool:
+    """Whether `path` matches `pattern`; a path with dot segments never matches anything."""
+    want = pattern.strip("/").split("/")
+    got = path.strip("/").split("/") if path.strip("/") else []
+    if any(segment in (".", "..") for segment in got):
+        return False
+    if want and want[-1] == "**":
+        head = want[:-1]
+        return len(got) >= len(head) and all(w in ("*", g) for w, g in zip(head, got, strict=False))
+    return len(got) == len(want) and all(w in ("*", g) for w, g in zip(want, got, strict=True))
+
+
+def _r(pattern: str, methods: Iterable[str], roles: Iterable[str], why: str = "") -> Rule:
+    roles = tuple(roles)
+    assert set(roles) <= set(ROLES), roles
+    return Rule(pattern, frozenset(methods), roles, why)
+
+
+POST = frozenset({"POST"})
+
+PERMISSIONS: tuple[Rule, ...] = (
+    # --- the gateway's own routes
+    _r("/api/v1/admin/**", ALL, ("admin",), "API keys and audit of the admin's own tenant"),
+    _r("/api/v1/webhooks/**", ALL, ("admin",), "webhook subscriptions of the admin's own tenant"),
+    _r("/api/v1/events", POST, ("admin", "integration"), "inbound CloudEvents (France Travail-style)"),
+    # --- participants service
+    _r("/api/v1/participants", POST, ("admin", "referent", "integration"), "register a participant"),
+    _r("/api/v1/participants/**", READ, READERS),
+    _r("/api/v1/participants/**", WRITE, ("admin", "referent")),
+    _r("/api/v1/parcours/**", READ, READERS),
+    _r("/api/v1/parcours/**", WRITE, ("admin", "referent")),
+    # --- matching service
+    _r("/api/v1/offers/import/**", POST, ("admin", "integration"), "France Travail offers import"),
+    _r("/api/v1/offers/**", READ, READERS),
+    _r("/api/v1/offers/**", WRITE, ("admin", "referent")),
+    _r("/api/v1/applications/**", READ, READERS),
+    _r("/api/v1/applications/**", WRITE, ("admin", "referent")),
+    _r("/api/v1/matching/**", READ, READERS),
+    _r("/api/v1/matching/**", WRITE, ("admin", "referent")),
+    # --- clauses service (the service checks the facilitator role on validation too)
+    _r("/api/v1/clauses/hours/*/validate", POST, ("admin", "facilitator"), "only a facilitator validates hours"),
+    _r("/api/v1/clauses/hours/*/reject", POST, ("admin", "facilitator"), "only a facilitator rejects hours"),
+    _r("/api/v1/clauses/**", READ, READERS),
+    _r("/api/v1/clauses/**", WRITE, ("admin", "facilitator")),
+    # --- funding service (the service checks that the approver is not the preparer)
+    _r("/api/v1/funding/disbursements/*/approve", POST, ("admin", "funder"), "a funder approves"),
+    _r("/api/v1/funding/disbursements/*/reject", POST, ("admin", "funder"), "a funder rejects"),
+    _r("/api/v1/funding/**", READ, READERS),
+    _r("/api/v1/funding/**", WRITE, ("admin", "fund_manager"), "a fund manager prepares"),
+)
+
+
+def rule_for(method: str, path: str, table: tuple[Rule, ...] = PERMISSIONS) -> Rule | None:
+    """The rule deciding this request, or None (nobody may)."""
+    for rule in table:
+        if rule.matches(method, path):
+            return rule
+    return None
+
+
+def known_path(path: str, table: tuple[Rule, ...] = PERMISSIONS) -> bool:
+    """Whether some rule, for some method, covers `path` (else the path is not an API: 404)."""
+    return any(pattern_matches(rule.pattern, path) for rule in table)
+
+
+def allowed_roles(method: str, path: str, table: tuple[Rule, ...] = PERMISSIONS) -> tuple[str, ...]:
+    rule = rule_for(method, path, table)
+    return rule.roles if rule else ()
+
+
+def is_allowed(roles: Iterable[str], method: str, path: str, table: tuple[Rule, ...] = PERMISSIONS) -> bool:
+    allowed = allowed_roles(method, path, table)
+    return any(role in allowed for role in roles)
+
+
+def _methods_label(methods: frozenset[str]) -> str:
+    if methods == ALL:
+        return "any"
+    if methods == READ:
+        return "GET, HEAD"
+    if methods == WRITE:
+        return "POST, PUT, PATCH, DELETE"
+    return ", ".join(sorted(methods))
+
+
+def permission_table_markdown(table: tuple[Rule, ...] = PERMISSIONS) -> str:
+    """The table as printed in gateway/README.md (a test keeps the two identical)."""
+    header = "| # | route | methods | " + " | ".join(ROLES) + " | note |"
+    sep = "|---|---|---|" + "|".join(":-:" for _ in ROLES) + "|---|"
+    lines = [header, sep]
+    for i, rule in enumerate(table, 1):
+        marks = " | ".join("✓" if role in rule.roles else "" for role in ROLES)
+        lines.append(f"| {i} | `{rule.pattern}` | {_methods_label(rule.methods)} | {marks} | {rule.why} |")
+    return "\n".join(lines) + "\n"
