@@ -3,7 +3,8 @@
 Built from the participant row, the latest diagnostic and whether a parcours is open, with the
 flags computed for the day. Call `stage_profile_changed` inside the transaction of any change
 that may alter it (registration, PATCH, diagnostic, parcours opened or exited): the event goes to
-the outbox and commits with the change. No names, no NIR, no birth date: only what matching uses.
+the outbox and commits with the change. No names, no NIR, no birth date: only what matching uses,
+and the sex (a statistic for the clauses reports).
 """
 
 import uuid
@@ -49,6 +50,7 @@ def profile_event(
         flags=participant.flags(at),
         consent_matching=participant.consent_matching,
         active=active,
+        sex=participant.sex if participant.sex in ("F", "M") else None,
     )
 
 

@@ -119,6 +119,8 @@ class ParticipantProfileChangedV1(EventData):
     flags: ParticipantFlags
     consent_matching: bool = False
     active: bool = Field(description="Has an open parcours in some programme.")
+    # A statistic, not an identifier: clauses reports count participants by sex.
+    sex: Literal["F", "M"] | None = None
 
 
 class ParticipantErasedV1(EventData):

@@ -5,7 +5,10 @@ from tremplin_shared.messaging.tables import messaging_metadata
 
 metadata = sa.MetaData()
 
-# The participants this service has heard of, from participants events (ids and flags, no names);
+# Hours are stored as whole hundredths of an hour (`*_centi` columns), exact on SQLite and PostgreSQL
+# alike (sums included); the repositories hand back Decimal hours.
+
+# The participants this service has heard of, from participants events (ids, flags and sex, no names);
 # deleted on participant.erased.
 known_participants = sa.Table(
     "known_participants",
@@ -17,6 +20,111 @@ known_participants = sa.Table(
     sa.Column("clause_eligible", sa.Boolean, nullable=True),
     sa.Column("flags_computed_on", sa.Date, nullable=True),
     sa.Column("flags", sa.JSON, nullable=True),
+    sa.Column("sex", sa.String(1), nullable=True),  # F | M, for the reports' participants by sex
+)
+
+# What happened to participants after (or besides) their clause work, for the 6/12-month outcomes:
+# parcours exits (participants events) and hires (matching's placement.hired). Purged on erasure.
+participant_exits = sa.Table(
+    "participant_exits",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("parcours_id", sa.Uuid, primary_key=True),
+    sa.Column("participant_id", sa.Uuid, nullable=False),
+    sa.Column("exit_kind", sa.String(30), nullable=False),
+    sa.Column("at", sa.Date, nullable=False),
+    sa.Index("ix_participant_exits_participant", "tenant", "participant_id"),
+)
+
+participant_hires = sa.Table(
+    "participant_hires",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("application_id", sa.Uuid, primary_key=True),
+    sa.Column("participant_id", sa.Uuid, nullable=False),
+    sa.Column("contract_type", sa.String(30), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Index("ix_participant_hires_participant", "tenant", "participant_id"),
+)
+
+# A market (operation) of a buyer, with its lots. (tenant, reference) is unique.
+markets = sa.Table(
+    "markets",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("reference", sa.String(100), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("legal_basis", sa.String(500), nullable=True),
+    sa.Column("buyer_name", sa.String(300), nullable=False),
+    sa.Column("buyer_siret", sa.String(14), nullable=False),
+    sa.Column("buyer_kind", sa.String(10), nullable=False),  # public | private
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "reference", name="uq_markets_tenant_reference"),
+)
+
+lots = sa.Table(
+    "lots",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("market_id", sa.Uuid, sa.ForeignKey("markets.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("contractor_name", sa.String(300), nullable=False),
+    sa.Column("contractor_siret", sa.String(14), nullable=False),
+    sa.Column("required_centi", sa.BigInteger, nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=True),  # when validated first reached required
+    sa.UniqueConstraint("market_id", "number", name="uq_lots_market_number"),
+    sa.Index("ix_lots_tenant_market", "tenant", "market_id"),
+)
+
+# A participant on a lot: fulfilment mode, contract type, start; eligibility as known then, and the
+# facilitator's override reason when the placement stands on it. One per lot and participant.
+placements = sa.Table(
+    "placements",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("lot_id", sa.Uuid, sa.ForeignKey("lots.id"), nullable=False),
+    sa.Column("participant_id", sa.Uuid, nullable=False),
+    sa.Column("mode", sa.String(30), nullable=False),
+    sa.Column("contract_type", sa.String(30), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("eligible", sa.Boolean, nullable=True),
+    sa.Column("override_reason", sa.Text, nullable=True),
+    sa.Column("override_by", sa.String(200), nullable=True),
+    sa.Column("source", sa.String(10), nullable=False),  # api | hire | import
+    sa.Column("application_id", sa.Uuid, nullable=True, unique=True),  # the hire it came from
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("lot_id", "participant_id", name="uq_placements_lot_participant"),
+    sa.Index("ix_placements_tenant_participant", "tenant", "participant_id"),
+)
+
+# Hours of one participant on one lot for one month (`month`: its first day).
+hours_entries = sa.Table(
+    "hours_entries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("lot_id", sa.Uuid, sa.ForeignKey("lots.id"), nullable=False),
+    sa.Column("placement_id", sa.Uuid, sa.ForeignKey("placements.id"), nullable=False),
+    sa.Column("participant_id", sa.Uuid, nullable=False),
+    sa.Column("month", sa.Date, nullable=False),
+    sa.Column("hours_centi", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # declared | validated | rejected
+    sa.Column("declared_by", sa.String(200), nullable=True),
+    sa.Column("declared_at", UtcDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),  # of a rejection
+    sa.Index("ix_hours_tenant_participant_month", "tenant", "participant_id", "month"),
+    sa.Index("ix_hours_tenant_lot", "tenant", "lot_id"),
+    sa.Index("ix_hours_tenant_month_status", "tenant", "month", "status"),
 )
 
 target_metadata = [metadata, messaging_metadata]
