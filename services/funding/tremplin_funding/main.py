@@ -1,11 +1,12 @@
 from pathlib import Path
 
-from tremplin_shared.events.contracts import FUNDING_TOPIC, PARTICIPANTS_TOPIC
+from tremplin_shared.events.contracts import FUNDING_TOPIC, MATCHING_TOPIC, PARTICIPANTS_TOPIC
 from tremplin_shared.service import ServiceSpec, create_service_app
 
 from .adapters.projection import HANDLERS
 from .api.routes import router
 from .config import Settings
+from .service_layer import HANDLERS as FUNDING_HANDLERS
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -16,8 +17,8 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         routers=[router],
         migrations=Path(__file__).parent / "migrations",
         produces=[FUNDING_TOPIC],
-        consumes=[PARTICIPANTS_TOPIC],
-        handlers=HANDLERS,
+        consumes=[PARTICIPANTS_TOPIC, MATCHING_TOPIC],
+        handlers={**HANDLERS, **FUNDING_HANDLERS},
     )
 
 

@@ -1,0 +1,444 @@
+"""The funding API on SQLite: funds and conventions (validation), workers, the SMIC table, the monthly
+run (idempotent, adjustments, budget block), approvals (four-eyes), SEPA batches parsed back, aids
+(the cap), the ledger (filters, CSV), roles, tenant isolation. Amounts are computed by hand in
+test_domain.py: 35 h at 0.95 in January 2024 = 1 678.57; from the 17th = 812.21; 24 h = 1 151.02."""
+
+import csv
+import io
+import uuid
+import xml.etree.ElementTree as ET
+from decimal import Decimal as D
+
+import pytest
+import sqlalchemy as sa
+
+from tremplin_funding.adapters.orm import disbursements, ledger
+from tremplin_shared.messaging.tables import outbox
+
+from .conftest import EBE_IBAN, PAYER_IBAN, TENANT, convention_body, fund_body
+
+NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"}
+
+
+async def setup_convention(funding, workers=(("35", "2024-01-01"),), convention=None, **fund_over):
+    fund = await funding.post("/api/v1/funding/funds", fund_body(**fund_over))
+    convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"], **(convention or {})))
+    made = []
+    for hours, start in workers:
+        made.append(await funding.post(f"/api/v1/funding/conventions/{convention['id']}/workers",
+                                       {"participant_id": str(uuid.uuid4()), "weekly_hours": hours,
+                                        "start_date": start}))  # fmt: skip
+    return fund, convention, made
+
+
+async def events(funding) -> list[str]:
+    async with funding.app.state.sessionmaker() as session:
+        return list((await session.execute(sa.select(outbox.c.event_type).order_by(outbox.c.seq))).scalars())
+
+
+# ------------------------------------------------------------------------------------- funds, validation
+async def test_fund_created_and_read(funding):
+    fund = await funding.post("/api/v1/funding/funds", fund_body())
+    assert [(f["name"], f["share"]) for f in fund["funders"]] == [
+        ("État", "70.00"),
+        ("Département de Loir-et-Cher", "30.00"),
+    ]
+    assert fund["envelopes"] == [{"year": 2024, "amount": "1000000.00"}]
+    assert fund["payer"] == {"name": "ETCLD", "iban": PAYER_IBAN, "bic": None}
+    assert await funding.get(f"/api/v1/funding/funds/{fund['id']}") == fund
+    assert [f["id"] for f in (await funding.get("/api/v1/funding/funds"))["items"]] == [fund["id"]]
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"funders": [{"name": "État", "share": "70"}, {"name": "CD41", "share": "29.99"}]}, "funders"),
+        ({"funders": [{"name": "État", "share": "70"}, {"name": "CD41", "share": "31"}]}, "funders"),
+        ({"funders": []}, "funders"),
+        ({"payer": {"name": "ETCLD", "iban": "FR7630004000000001234567846"}}, "payer.iban"),
+        ({"kind": "loto"}, "kind"),
+        ({"envelopes": [{"year": 2024, "amount": "-1"}]}, "envelopes.0.amount"),
+        ({"envelopes": [{"year": 2024, "amount": "1.001"}]}, "envelopes.0.amount"),
+    ],
+)
+async def test_bad_funds_are_422_with_the_field(funding, over, field):
+    response = await funding.client.post("/api/v1/funding/funds", json=fund_body(**over), headers=funding.manager())
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in [e["field"] for e in response.json()["errors"]]
+
+
+@pytest.mark.parametrize("rate", ["0.53", "1.02"])
+async def test_cde_rate_at_each_bound_is_accepted(funding, rate):
+    fund = await funding.post("/api/v1/funding/funds", fund_body())
+    convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"], cde_rate=rate))
+    assert convention["cde_rate"] == rate
+
+
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"cde_rate": "0.52"}, "cde_rate"),
+        ({"cde_rate": "1.03"}, "cde_rate"),
+        ({"cde_rate": None}, "cde_rate"),
+        ({"beneficiary": {"name": "EBE", "siret": "73282932000075", "iban": EBE_IBAN}}, "beneficiary.siret"),
+        ({"beneficiary": {"name": "EBE", "siret": "73282932000074", "iban": "FR00"}}, "beneficiary.iban"),
+        ({"period": {"start": "2024-06-01", "end": "2024-01-01"}}, "period.end"),
+        ({"kind": "operation", "cde_rate": "0.9"}, "cde_rate"),
+    ],
+)
+async def test_bad_conventions_are_422_with_the_field(funding, over, field):
+    fund = await funding.post("/api/v1/funding/funds", fund_body())
+    body = convention_body(fund["id"], **over)
+    response = await funding.client.post("/api/v1/funding/conventions", json=body, headers=funding.manager())
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_workers_at_most_35_hours(funding):
+    _, convention, _ = await setup_convention(funding, workers=())
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+    for hours in ("35.5", "0", "-1"):
+        bad = await funding.client.post(url, json={"participant_id": str(uuid.uuid4()), "weekly_hours": hours,
+                                                   "start_date": "2024-01-01"}, headers=funding.manager())  # fmt: skip
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "weekly_hours"
+    ok = await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"})
+    assert ok["weekly_hours"] == "35.00" and ok["source"] == "api"
+    assert [w["id"] for w in (await funding.get(url))["items"]] == [ok["id"]]
+
+
+async def test_smic_table_shipped_and_editable(funding):
+    table = (await funding.get("/api/v1/funding/smic-rates"))["items"]
+    assert [(r["valid_from"], r["hourly"], r["source"]) for r in table] == [
+        ("2024-01-01", "11.65", "shipped"), ("2024-11-01", "11.88", "shipped")]  # fmt: skip
+    response = await funding.client.put("/api/v1/funding/smic-rates/2025-01-01", json={"hourly": "12.00"},
+                                        headers=funding.manager())  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][-1] == {"valid_from": "2025-01-01", "hourly": "12.00", "source": "territory"}
+    other = (await funding.get("/api/v1/funding/smic-rates", headers=funding.manager("indre")))["items"]
+    assert len(other) == 2  # another territory's table is untouched
+
+
+# ------------------------------------------------------------------------------------------------- runs
+async def test_a_run_then_a_rerun_creates_nothing(funding):
+    fund, _, (w1, w2, w3) = await setup_convention(
+        funding, workers=(("35", "2024-01-01"), ("35", "2024-01-17"), ("24", "2023-06-01")))  # fmt: skip
+    run = await funding.post("/api/v1/funding/runs", {"period": "2024-01"})
+    (d,) = run["created"]
+    assert (d["status"], d["kind"], d["total"]) == ("prepared", "cde", "3641.80")  # 1678.57 + 812.21 + 1151.02
+    assert {line["worker_id"]: line["amount"] for line in d["lines"]} == {
+        w1["id"]: "1678.57", w2["id"]: "812.21", w3["id"]: "1151.02"}  # fmt: skip
+    # 3641.80 × 70 % = 2549.26, × 30 % = 1092.54
+    assert [(p["funder"], p["amount"]) for p in d["parts"]] == [
+        ("État", "2549.26"),
+        ("Département de Loir-et-Cher", "1092.54"),
+    ]
+    assert d["allowed"] == ["approved", "rejected"]
+    again = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.manager())
+    assert again.status_code == 200 and again.json() == {"period": "2024-01", "run_id": None, "created": []}
+    listed = await funding.get("/api/v1/funding/disbursements", period="2024-01")
+    assert [x["id"] for x in listed["items"]] == [d["id"]] and listed["total"] == "3641.80"
+    assert await events(funding) == ["fr.tremplin.funding.disbursement.prepared.v1"]
+    budget = await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget")
+    (year,) = budget["years"]
+    assert (year["envelope"], year["committed"], year["paid"], year["remaining"]) == (
+        "1000000.00", "3641.80", "0.00", "996358.20")  # fmt: skip
+    assert [(f["envelope"], f["committed"]) for f in year["funders"]] == [
+        ("700000.00", "2549.26"),
+        ("300000.00", "1092.54"),
+    ]
+
+
+async def test_changed_inputs_create_adjustment_lines_never_edits(funding):
+    _, convention, (w1, w2) = await setup_convention(funding, workers=(("35", "2024-01-01"), ("35", "2024-01-01")))
+    first = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    assert first["total"] == "3357.14"
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+    # w1 down to 24 h (1151.02: −527.55), w2 ended on 10 January (541.47: −1137.10), a new worker from the 17th
+    patched = await funding.client.patch(f"{url}/{w1['id']}", json={"weekly_hours": "24"}, headers=funding.manager())
+    assert patched.status_code == 200, patched.text
+    await funding.client.patch(f"{url}/{w2['id']}", json={"end_date": "2024-01-10"}, headers=funding.manager())
+    w3 = await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35",
+                                  "start_date": "2024-01-17"})  # fmt: skip
+    second = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    (adjustment,) = second
+    assert adjustment["kind"] == "adjustment" and adjustment["id"] != first["id"]
+    lines = {line["worker_id"]: (line["kind"], line["amount"], line["expected"]) for line in adjustment["lines"]}
+    assert lines == {
+        w1["id"]: ("adjustment", "-527.55", "1151.02"),
+        w2["id"]: ("adjustment", "-1137.10", "541.47"),
+        w3["id"]: ("cde", "812.21", "812.21"),
+    }
+    assert adjustment["total"] == "-852.44"
+    assert sum(D(p["amount"]) for p in adjustment["parts"]) == D("-852.44")
+    unchanged = await funding.get(f"/api/v1/funding/disbursements/{first['id']}")
+    assert unchanged["total"] == "3357.14" and unchanged["lines"] == first["lines"]
+    third = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.manager())
+    assert third.status_code == 200 and third.json()["created"] == []
+
+
+async def test_the_budget_block(funding):
+    fund, _, _ = await setup_convention(funding, envelopes=[{"year": 2024, "amount": "2000.00"}])
+    january = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    assert january["status"] == "prepared"  # 1678.57 of 2000.00
+    february = (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"][0]
+    assert february["status"] == "blocked_budget" and february["allowed"] == ["rejected"]
+    approve = await funding.client.post(f"/api/v1/funding/disbursements/{february['id']}/approve",
+                                        headers=funding.funder())  # fmt: skip
+    assert approve.status_code == 409 and approve.json()["allowed"] == ["rejected"]
+    types = await events(funding)
+    assert types == ["fr.tremplin.funding.disbursement.prepared.v1", "fr.tremplin.funding.budget.blocked.v1"]
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget", year=2024))["years"][0]
+    assert (year["committed"], year["remaining"]) == ("1678.57", "321.43")
+    # rejected, then the envelope grows: the next run prepares February again
+    await funding.post(f"/api/v1/funding/disbursements/{february['id']}/reject", {"reason": "budget"},
+                       headers=funding.funder(), expect=200)  # fmt: skip
+    response = await funding.client.put(f"/api/v1/funding/funds/{fund['id']}/envelopes/2024",
+                                        json={"amount": "50000"}, headers=funding.manager())  # fmt: skip
+    assert response.status_code == 200
+    again = (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"][0]
+    assert again["status"] == "prepared" and again["kind"] == "cde"
+
+
+async def test_a_run_needs_a_known_smic(funding):
+    await setup_convention(funding, workers=(("35", "2023-01-01"),), convention={"period": {"start": "2023-01-01"}})
+    response = await funding.client.post("/api/v1/funding/runs", json={"period": "2023-12"}, headers=funding.manager())
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "period"
+    bad = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-13"}, headers=funding.manager())
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"
+
+
+# ------------------------------------------------------------------------------- approvals, four eyes
+async def test_the_four_eyes_rule(funding):
+    await setup_convention(funding)
+    d = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    url = f"/api/v1/funding/disbursements/{d['id']}"
+    # the manager is no funder; an admin who prepared is refused by the four-eyes rule
+    assert (await funding.client.post(f"{url}/approve", headers=funding.manager())).status_code == 403
+    same = await funding.client.post(f"{url}/approve", headers=funding.headers("manager-1", ("admin",)))
+    assert same.status_code == 403 and same.json()["rule"] == "four-eyes"
+    same_funder = await funding.client.post(f"{url}/approve", headers=funding.headers("manager-1", ("funder",)))
+    assert same_funder.status_code == 403
+    approved = await funding.post(f"{url}/approve", headers=funding.funder(), expect=200)
+    assert (approved["status"], approved["decided_by"], approved["allowed"]) == ("approved", "funder-1", ["paid"])
+    assert [(t["from_status"], t["to_status"]) for t in approved["transitions"]] == [
+        (None, "prepared"),
+        ("prepared", "approved"),
+    ]
+    twice = await funding.client.post(f"{url}/approve", headers=funding.funder("funder-2"))
+    assert twice.status_code == 409 and twice.json()["allowed"] == ["paid"]
+    rejected = await funding.client.post(f"{url}/reject", headers=funding.funder("funder-2"))
+    assert rejected.status_code == 409
+    assert (await events(funding))[-1] == "fr.tremplin.funding.disbursement.approved.v1"
+
+
+async def test_a_rejection_releases_the_commitment(funding):
+    fund, _, _ = await setup_convention(funding)
+    d = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    await funding.post(f"/api/v1/funding/disbursements/{d['id']}/reject", headers=funding.funder(), expect=200)
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert year["committed"] == "0.00"
+    kinds = [r["kind"] for r in (await funding.get("/api/v1/funding/ledger"))["items"]]
+    assert kinds == ["committed", "committed", "released", "released"]
+
+
+# ------------------------------------------------------------------------------------------ SEPA batches
+async def test_a_payment_batch_and_its_sepa_file_parsed_back(funding):
+    fund, convention, _ = await setup_convention(funding, workers=(("35", "2024-01-01"), ("24", "2024-01-01")))
+    other = await funding.post("/api/v1/funding/conventions", convention_body(
+        fund["id"], beneficiary={"name": "EBE Vendômois", "siret": "41234567000019", "iban": EBE_IBAN}))  # fmt: skip
+    await funding.post(
+        f"/api/v1/funding/conventions/{other['id']}/workers",
+        {"participant_id": str(uuid.uuid4()), "weekly_hours": "35", "start_date": "2024-01-17"},
+    )
+    created = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    totals = sorted(d["total"] for d in created)
+    assert totals == ["2829.59", "812.21"]  # 1678.57 + 1151.02; 812.21
+    ids = [d["id"] for d in created]
+    not_yet = await funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": ids},
+                                        headers=funding.manager())  # fmt: skip
+    assert not_yet.status_code == 409  # not approved
+    for i in ids:
+        await funding.post(f"/api/v1/funding/disbursements/{i}/approve", headers=funding.funder(), expect=200)
+    batch = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": ids,
+                                                                   "execution_date": "2024-02-05"})  # fmt: skip
+    assert (batch["status"], batch["total"], batch["transactions"]) == ("created", "3641.80", 2)
+    again = await funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": ids[:1]},
+                                      headers=funding.manager())  # fmt: skip
+    assert again.status_code == 409  # already in a batch
+
+    response = await funding.client.get(f"/api/v1/funding/payment-batches/{batch['id']}/sepa.xml",
+                                        headers=funding.funder())  # fmt: skip
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
+    root = ET.fromstring(response.content)
+    header = root.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
+    assert header.find("p:CtrlSum", NS).text == "3641.80" and header.find("p:NbOfTxs", NS).text == "2"
+    assert header.find("p:MsgId", NS).text == batch["message_id"]
+    (info,) = root.findall("p:CstmrCdtTrfInitn/p:PmtInf", NS)
+    assert info.find("p:CtrlSum", NS).text == "3641.80"
+    assert info.find("p:ReqdExctnDt", NS).text == "2024-02-05"
+    assert info.find("p:DbtrAcct/p:Id/p:IBAN", NS).text == PAYER_IBAN
+    transfers = {
+        tx.find("p:PmtId/p:EndToEndId", NS).text: (
+            tx.find("p:Amt/p:InstdAmt", NS).text, tx.find("p:Amt/p:InstdAmt", NS).get("Ccy"),
+            tx.find("p:CdtrAcct/p:Id/p:IBAN", NS).text, tx.find("p:Cdtr/p:Nm", NS).text,
+        )
+        for tx in info.findall("p:CdtTrfTxInf", NS)
+    }  # fmt: skip
+    by_id = {d["id"]: d for d in created}
+    assert transfers == {
+        uuid.UUID(i).hex: (by_id[i]["total"], "EUR", EBE_IBAN,
+                           "EBE Val de Loire" if by_id[i]["convention_id"] == convention["id"] else "EBE Vendomois")
+        for i in ids
+    }  # fmt: skip
+    assert sum(D(amount) for amount, *_ in transfers.values()) == D(header.find("p:CtrlSum", NS).text)
+
+    paid = await funding.post(f"/api/v1/funding/payment-batches/{batch['id']}/paid", expect=200)
+    assert paid["status"] == "paid"
+    for i in ids:
+        d = await funding.get(f"/api/v1/funding/disbursements/{i}")
+        assert (d["status"], d["batch_id"]) == ("paid", batch["id"])
+    assert (await funding.client.post(f"/api/v1/funding/payment-batches/{batch['id']}/paid",
+                                      headers=funding.manager())).status_code == 409  # fmt: skip
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert (year["committed"], year["paid"]) == ("3641.80", "3641.80")
+    assert (await events(funding)).count("fr.tremplin.funding.disbursement.paid.v1") == 2
+
+
+# ------------------------------------------------------------------------------------------------ aids
+async def test_the_aid_cap(funding):
+    fund = await funding.post("/api/v1/funding/funds", fund_body(kind="departement"))
+    scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
+                                                                "monthly_amount": "125", "max_months": 4})  # fmt: skip
+    assert scheme["monthly_amount"] == "125.00"
+    url = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
+    beneficiary = await funding.post(url, {"participant_id": str(uuid.uuid4())})
+    for n, month in enumerate(("2024-01", "2024-02", "2024-03", "2024-04"), start=1):
+        paid = await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": month})
+        assert (len(paid["payments"]), paid["months_left"]) == (n, 4 - n)
+    fifth = await funding.client.post(f"{url}/{beneficiary['id']}/payments", json={"month": "2024-05"},
+                                      headers=funding.manager())  # fmt: skip
+    assert fifth.status_code == 409 and fifth.json()["max_months"] == 4
+    listed = (await funding.get(url))["items"]
+    assert [len(b["payments"]) for b in listed] == [4]
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert (year["committed"], year["paid"]) == ("500.00", "500.00")
+    # each payment split 70/30: 87.50 + 37.50
+    rows = (await funding.get("/api/v1/funding/ledger", kind="aid_paid"))["items"]
+    assert sorted({r["amount"] for r in rows}) == ["37.50", "87.50"] and len(rows) == 8
+
+
+async def test_an_aid_month_twice_is_refused(funding):
+    fund = await funding.post("/api/v1/funding/funds", fund_body(kind="departement"))
+    scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
+                                                                "monthly_amount": "125", "max_months": 4})  # fmt: skip
+    url = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
+    beneficiary = await funding.post(url, {"participant_id": str(uuid.uuid4())})
+    await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": "2024-01"})
+    await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": "2024-01"}, expect=409)
+    await funding.post(url, {"participant_id": beneficiary["participant_id"]}, expect=409)
+
+
+# ---------------------------------------------------------------------------------------------- ledger
+async def test_ledger_filters_pages_and_csv(funding):
+    fund, convention, _ = await setup_convention(funding)
+    await funding.post("/api/v1/funding/runs", {"period": "2024-01"})
+    await funding.post("/api/v1/funding/runs", {"period": "2024-02"})
+    everything = await funding.get("/api/v1/funding/ledger")
+    assert len(everything["items"]) == 4 and everything["next_after"] is None
+    page = await funding.get("/api/v1/funding/ledger", limit=3)
+    assert len(page["items"]) == 3 and page["next_after"] == page["items"][-1]["id"]
+    rest = await funding.get("/api/v1/funding/ledger", limit=3, after=page["next_after"])
+    assert len(rest["items"]) == 1
+    january = await funding.get("/api/v1/funding/ledger", period="2024-01")
+    assert january["total"] == "1678.57"
+    funder_id = fund["funders"][0]["id"]
+    state = await funding.get("/api/v1/funding/ledger", funder_id=funder_id, convention_id=convention["id"])
+    assert {r["funder_id"] for r in state["items"]} == {funder_id}
+    response = await funding.client.get("/api/v1/funding/ledger", params={"format": "csv", "period": "2024-01"},
+                                        headers=funding.funder())  # fmt: skip
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [(r["kind"], r["amount"]) for r in rows] == [("committed", "1175.00"), ("committed", "503.57")]
+
+
+async def test_nothing_half_written_and_the_ledger_is_append_only(funding):
+    """A run failing half-way (no SMIC known for one convention's month) leaves no row and no event."""
+    await setup_convention(funding, workers=(("35", "2023-01-01"),), convention={"period": {"start": "2023-01-01"}})
+    before = await events(funding)
+    response = await funding.client.post("/api/v1/funding/runs", json={"period": "2023-12"}, headers=funding.manager())
+    assert response.status_code == 422
+    async with funding.app.state.sessionmaker() as session:
+        for table in (disbursements, ledger):
+            assert (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
+    assert await events(funding) == before
+
+
+# ----------------------------------------------------------------------------------- roles, isolation
+async def test_roles(funding):
+    viewer = funding.headers("v", ("viewer",))
+    assert (await funding.client.get("/api/v1/funding/funds", headers=viewer)).status_code == 200
+    assert (await funding.client.post("/api/v1/funding/funds", json=fund_body(), headers=viewer)).status_code == 403
+    referent = funding.headers("r", ("referent",))
+    assert (await funding.client.get("/api/v1/funding/ledger", headers=referent)).status_code == 403
+    admin = funding.headers("a", ("admin",))
+    assert (await funding.client.post("/api/v1/funding/funds", json=fund_body(), headers=admin)).status_code == 201
+    assert (await funding.client.get("/api/v1/funding/funds")).status_code == 401
+
+
+async def test_tenant_isolation_on_every_route(funding):
+    fund, convention, (worker,) = await setup_convention(funding)
+    d = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    await funding.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funding.funder(), expect=200)
+    batch = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": [d["id"]]})
+    scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost",
+                                                                "monthly_amount": "125", "max_months": 4})  # fmt: skip
+    beneficiary = await funding.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries",
+                                     {"participant_id": str(uuid.uuid4())})  # fmt: skip
+    manager, funder = funding.manager("indre"), funding.funder("funder-9", "indre")
+    c = funding.client
+    not_found = [
+        await c.get(f"/api/v1/funding/funds/{fund['id']}", headers=manager),
+        await c.get(f"/api/v1/funding/funds/{fund['id']}/budget", headers=manager),
+        await c.put(f"/api/v1/funding/funds/{fund['id']}/envelopes/2024", json={"amount": "1"}, headers=manager),
+        await c.get(f"/api/v1/funding/conventions/{convention['id']}", headers=manager),
+        await c.get(f"/api/v1/funding/conventions/{convention['id']}/workers", headers=manager),
+        await c.post(f"/api/v1/funding/conventions/{convention['id']}/workers", headers=manager,
+                     json={"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"}),
+        await c.patch(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}",
+                      json={"weekly_hours": 20}, headers=manager),
+        await c.get(f"/api/v1/funding/disbursements/{d['id']}", headers=manager),
+        await c.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funder),
+        await c.post(f"/api/v1/funding/disbursements/{d['id']}/reject", headers=funder),
+        await c.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [d["id"]]}, headers=manager),
+        await c.get(f"/api/v1/funding/payment-batches/{batch['id']}", headers=manager),
+        await c.get(f"/api/v1/funding/payment-batches/{batch['id']}/sepa.xml", headers=manager),
+        await c.post(f"/api/v1/funding/payment-batches/{batch['id']}/paid", headers=manager),
+        await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}", headers=manager),
+        await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries", headers=manager),
+        await c.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries", headers=manager,
+                     json={"participant_id": str(uuid.uuid4())}),
+        await c.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
+                     json={"month": "2024-01"}, headers=manager),
+    ]  # fmt: skip
+    assert [r.status_code for r in not_found] == [404] * len(not_found), [
+        r.text for r in not_found if r.status_code != 404
+    ]
+    # foreign ids in a body are unknown too
+    foreign_fund = await c.post("/api/v1/funding/conventions", json=convention_body(fund["id"]), headers=manager)
+    assert foreign_fund.status_code == 422 and foreign_fund.json()["errors"][0]["field"] == "fund_id"
+    foreign_scheme = await c.post(
+        "/api/v1/funding/aid-schemes",
+        headers=manager,
+        json={"fund_id": fund["id"], "name": "x", "monthly_amount": "1", "max_months": 1},
+    )
+    assert foreign_scheme.status_code == 422
+    # lists are empty, and a run there creates nothing
+    for url in ("funds", "conventions", "disbursements", "payment-batches", "aid-schemes", "ledger"):
+        assert (await funding.get(f"/api/v1/funding/{url}", headers=manager))["items"] == [], url
+    run = await c.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=manager)
+    assert run.status_code == 200 and run.json()["created"] == []
+    # and the first territory's data is intact
+    assert (await funding.get(f"/api/v1/funding/disbursements/{d['id']}"))["status"] == "approved"
+    assert (await funding.get(f"/api/v1/funding/payment-batches/{batch['id']}"))["status"] == "created"
+    assert TENANT != "indre"
