@@ -1,0 +1,66 @@
+"""On real PostgreSQL: the migrations, a run and its idempotent re-run, adjustment lines, two runs of a
+period racing (nothing doubled), the whole money path down to the paid batch, the aid cap under
+concurrent payments."""
+
+import asyncio
+import uuid
+
+import sqlalchemy as sa
+
+from tremplin_funding.adapters.orm import disbursement_lines, disbursements
+
+from .conftest import convention_body, fund_body, running
+
+
+async def count(app, table) -> int:
+    async with app.state.sessionmaker() as session:
+        return (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+
+async def test_runs_on_postgresql(postgres):
+    async with running(await postgres.create("funding_runs")) as funding:
+        fund = await funding.post("/api/v1/funding/funds", fund_body())
+        convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"]))
+        url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+        w1 = await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35",
+                                      "start_date": "2024-01-01"})  # fmt: skip
+        await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35",
+                                 "start_date": "2024-01-17"})  # fmt: skip
+        # two runs of January at once: one writes, the other finds nothing new or is refused (409)
+        results = await asyncio.gather(
+            *(funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.manager())
+              for _ in range(3))
+        )  # fmt: skip
+        codes = sorted(r.status_code for r in results)
+        assert codes.count(201) == 1 and set(codes) <= {200, 201, 409}, [r.text for r in results]
+        assert await count(funding.app, disbursements) == 1 and await count(funding.app, disbursement_lines) == 2
+        (d,) = (await funding.get("/api/v1/funding/disbursements", period="2024-01"))["items"]
+        assert d["total"] == "2490.78"  # 1678.57 + 812.21
+        again = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"},
+                                          headers=funding.manager())  # fmt: skip
+        assert again.status_code == 200 and again.json()["created"] == []
+
+        # w1 ends on 10 January: an adjustment of 541.47 − 1678.57 = −1137.10, the first untouched
+        await funding.client.patch(f"{url}/{w1['id']}", json={"end_date": "2024-01-10"}, headers=funding.manager())
+        (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+        assert (adjustment["kind"], adjustment["total"]) == ("adjustment", "-1137.10")
+        assert (await funding.get(f"/api/v1/funding/disbursements/{d['id']}"))["total"] == "2490.78"
+
+        # approve (another person), batch, paid
+        await funding.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funding.funder(), expect=200)
+        batch = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": [d["id"]]})
+        assert batch["total"] == "2490.78"
+        await funding.post(f"/api/v1/funding/payment-batches/{batch['id']}/paid", expect=200)
+        year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+        assert (year["committed"], year["paid"]) == ("1353.68", "2490.78")  # 2490.78 − 1137.10 committed
+
+        # the aid cap holds under concurrent payments of different months
+        scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
+                                                                    "monthly_amount": "125", "max_months": 4})
+        beneficiaries = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
+        beneficiary = await funding.post(beneficiaries, {"participant_id": str(uuid.uuid4())})
+        payments = await asyncio.gather(
+            *(funding.client.post(f"{beneficiaries}/{beneficiary['id']}/payments", json={"month": f"2024-{m:02d}"},
+                                  headers=funding.manager()) for m in range(1, 8))
+        )  # fmt: skip
+        assert sorted(r.status_code for r in payments) == [201] * 4 + [409] * 3
