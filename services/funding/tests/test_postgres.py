@@ -55,8 +55,10 @@ async def test_runs_on_postgresql(postgres):
         assert (year["committed"], year["paid"]) == ("1353.68", "2490.78")  # 2490.78 − 1137.10 committed
 
         # the aid cap holds under concurrent payments of different months
-        scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
-                                                                    "monthly_amount": "125", "max_months": 4})
+        scheme = await funding.post(
+            "/api/v1/funding/aid-schemes",
+            {"fund_id": fund["id"], "name": "Boost Jeunes", "monthly_amount": "125", "max_months": 4},
+        )
         beneficiaries = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
         beneficiary = await funding.post(beneficiaries, {"participant_id": str(uuid.uuid4())})
         payments = await asyncio.gather(
