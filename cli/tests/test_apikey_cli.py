@@ -67,6 +67,20 @@ def test_bad_input_is_refused_with_a_message(tmp_path):
     assert "No API keys." in tremplin(url, "apikey", "list").output
 
 
+def test_expiry_and_rate_limit(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    created = tremplin(url, "apikey", "create", "--tenant", "cher", "--role", "integration", "--name", "SI",
+                       "--expires-in-days", "30", "--rate-limit", "600/minute")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert "600/minute" in created.output
+    listed = tremplin(url, "apikey", "list")
+    assert "600/minute" in listed.output
+    bad = tremplin(
+        url, "apikey", "create", "--tenant", "cher", "--role", "viewer", "--name", "x", "--rate-limit", "lots"
+    )
+    assert bad.exit_code == 2 and "rate_limit" in bad.output
+
+
 def test_plain_prints_only_the_key(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     result = tremplin(url, "apikey", "create", "--tenant", "cher", "--role", "funder", "--name", "ci", "--plain")

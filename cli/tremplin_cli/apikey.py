@@ -66,6 +66,9 @@ def create(
     name: Annotated[str, typer.Option(help="What the key is for, e.g. 'SI insertion du département'.")],
     tenant_name: Annotated[str | None, typer.Option(help="Display name of a new tenant.")] = None,
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire the key after this many days.")] = None,
+    rate_limit: Annotated[
+        str | None, typer.Option(help="The key's own rate limit, e.g. 600/minute (default: the gateway's).")
+    ] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print only the key (for scripts).")] = False,
 ) -> None:
     """Create an API key and print it — once: it is stored only as a hash."""
@@ -73,7 +76,9 @@ def create(
     try:
         key, plaintext = _run(
             ctx,
-            lambda sm: create_api_key(sm, tenant, role, name, tenant_name=tenant_name, expires_at=expires_at),
+            lambda sm: create_api_key(
+                sm, tenant, role, name, tenant_name=tenant_name, expires_at=expires_at, rate_limit=rate_limit
+            ),
         )
     except InvalidApiKeyRequest as exc:
         errors.print(f"[red]error:[/red] {exc}")
@@ -87,7 +92,8 @@ def create(
             f"tenant   {key.tenant}\n"
             f"roles    {', '.join(key.roles)}\n"
             f"name     {key.name}\n"
-            f"expires  {_when(key.expires_at)}",
+            f"expires  {_when(key.expires_at)}\n"
+            f"limit    {key.rate_limit or 'gateway default'}",
             title="API key created",
         ),
         highlight=False,
@@ -105,7 +111,18 @@ def list_(
     keys = _run(ctx, lambda sm: list_api_keys(sm, tenant))
     now = datetime.now(UTC)
     table = Table(title=f"API keys{f' of {tenant}' if tenant else ''}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("id", "tenant", "name", "roles", "prefix", "status", "created", "last used (UTC)", "expires"):
+    for column in (
+        "id",
+        "tenant",
+        "name",
+        "roles",
+        "prefix",
+        "status",
+        "created",
+        "last used (UTC)",
+        "expires",
+        "limit",
+    ):
         # The id is what `revoke` takes: never cut. The rest folds on narrow terminals.
         table.add_column(column, overflow="fold", no_wrap=column == "id")
     colours = {"active": "green", "revoked": "red", "expired": "yellow"}
@@ -121,6 +138,7 @@ def list_(
             _when(key.created_at, "%Y-%m-%d"),
             _when(key.last_used_at),
             _when(key.expires_at, "%Y-%m-%d"),
+            key.rate_limit or "default",
         )
     if keys:
         console.print(table)

@@ -82,9 +82,25 @@ class Authenticator:
             log.warning("could not record API key use", extra={"fields": {"key_id": str(key.id)}}, exc_info=True)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def authenticated(request: Request) -> Principal:
-    principal = await request.app.state.authenticator.authenticate(presented_key(request))
+    """The caller; 401 without a valid credential, 429 for an address failing too often."""
+    limits = request.app.state.rate_limits
+    credential = presented_key(request)
+    address = client_address(request)
+    if credential:
+        await limits.check_auth_failures(address)
+    try:
+        principal = await request.app.state.authenticator.authenticate(credential)
+    except Unauthorized:
+        if credential:
+            await limits.auth_failed(address)
+        raise
     request.state.principal = principal
+    await limits.hit(principal.rate_limit, principal.rate_key)
     return principal
 
 

@@ -29,8 +29,12 @@ class Settings(ComponentSettings):
     # last_used_at is written at most once per key and per interval, not on every request.
     api_key_touch_interval_seconds: float = Field(default=60.0, ge=0)
 
-    # Rate limits (a later issue); unused for now.
+    # Rate limits (the `limits` notation). Memory storage unless a Redis URL is given, e.g.
+    # redis://redis:6379/0 — needed as soon as more than one gateway process runs.
     redis_url: str | None = None
+    rate_limit_default: str = "120/minute"  # per API key (or token subject), unless the key has its own
+    rate_limit_auth_failures: str = "20/minute"  # failed authentications per client address
+    rate_limit_key_prefix: str = "tremplin-gateway"  # Redis key prefix
 
     @property
     def upstreams(self) -> dict[str, str]:

@@ -22,6 +22,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 Sessionmaker = async_sessionmaker[AsyncSession]
 
+# The demo territory is loaded through the gateway with the demo key: hundreds of calls at once.
+DEMO_RATE_LIMIT = "6000/minute"
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -40,12 +43,13 @@ async def create_api_key(
     *,
     tenant_name: str | None = None,
     expires_at: datetime | None = None,
+    rate_limit: str | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for `tenant` (created if missing) and its plaintext, which is not stored anywhere."""
     roles = list(roles)
     for _attempt in range(3):
         now = utcnow()
-        key, plaintext = ApiKey.issue(validate_tenant(tenant), roles, name, now, expires_at)
+        key, plaintext = ApiKey.issue(validate_tenant(tenant), roles, name, now, expires_at, rate_limit)
         async with sessionmaker() as session:
             repo = ApiKeyRepository(session)
             try:
@@ -64,13 +68,19 @@ async def list_api_keys(sessionmaker: Sessionmaker, tenant: str | None = None) -
         return await ApiKeyRepository(session).list(tenant)
 
 
-async def revoke_api_key(sessionmaker: Sessionmaker, key_id: uuid.UUID) -> ApiKey | None:
-    """The key, revoked (the first revocation time is kept); None if there is no such key."""
+async def get_api_key(sessionmaker: Sessionmaker, key_id: uuid.UUID, tenant: str | None = None) -> ApiKey | None:
+    """The key (of `tenant` only, when given), or None."""
+    async with sessionmaker() as session:
+        return await ApiKeyRepository(session).get(key_id, tenant)
+
+
+async def revoke_api_key(sessionmaker: Sessionmaker, key_id: uuid.UUID, tenant: str | None = None) -> ApiKey | None:
+    """The key, revoked (the first revocation time is kept); None if there is no such key (in `tenant`)."""
     async with sessionmaker() as session:
         repo = ApiKeyRepository(session)
-        await repo.revoke(key_id, utcnow())
+        await repo.revoke(key_id, utcnow(), tenant)
         await session.commit()
-        return await repo.get(key_id)
+        return await repo.get(key_id, tenant)
 
 
 async def find_usable_key(sessionmaker: Sessionmaker, plaintext: str, now: datetime | None = None) -> ApiKey:
@@ -103,7 +113,9 @@ def ensure_demo_key(database_url: str, tenant: str, previous: str | None = None)
                 else:
                     if key.tenant == tenant and key.has_role("admin"):
                         return previous
-            _, plaintext = await create_api_key(sessionmaker, tenant, ["admin"], "demo admin (tremplin run)")
+            _, plaintext = await create_api_key(
+                sessionmaker, tenant, ["admin"], "demo admin (tremplin run)", rate_limit=DEMO_RATE_LIMIT
+            )
             return plaintext
         finally:
             await engine.dispose()

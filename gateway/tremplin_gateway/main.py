@@ -19,6 +19,7 @@ from .config import Settings
 from .keys import migrate
 from .openapi import VERSION
 from .proxy import Proxy, upstream_client
+from .ratelimit import RateLimits, make_storage
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.http = client
         app.state.authenticator = Authenticator(sessionmaker, settings.api_key_touch_interval_seconds)
         app.state.proxy = Proxy(client, settings)
+        rate_limits = RateLimits(
+            make_storage(settings.redis_url, settings.rate_limit_key_prefix),
+            settings.rate_limit_default,
+            settings.rate_limit_auth_failures,
+        )
+        app.state.rate_limits = rate_limits
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
         try:
             yield
         finally:
             await client.aclose()
+            await rate_limits.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -23,6 +23,7 @@ def _to_domain(row: sa.Row) -> ApiKey:
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
         expires_at=row.expires_at,
+        rate_limit=row.rate_limit,
     )
 
 
@@ -49,11 +50,15 @@ class ApiKeyRepository:
                 last_used_at=key.last_used_at,
                 revoked_at=key.revoked_at,
                 expires_at=key.expires_at,
+                rate_limit=key.rate_limit,
             )
         )
 
-    async def get(self, key_id: uuid.UUID) -> ApiKey | None:
-        row = (await self.session.execute(sa.select(api_keys).where(api_keys.c.id == key_id))).first()
+    async def get(self, key_id: uuid.UUID, tenant: str | None = None) -> ApiKey | None:
+        stmt = sa.select(api_keys).where(api_keys.c.id == key_id)
+        if tenant is not None:
+            stmt = stmt.where(api_keys.c.tenant == tenant)
+        row = (await self.session.execute(stmt)).first()
         return _to_domain(row) if row else None
 
     async def get_by_prefix(self, prefix: str) -> ApiKey | None:
@@ -66,10 +71,11 @@ class ApiKeyRepository:
             stmt = stmt.where(api_keys.c.tenant == tenant)
         return [_to_domain(row) for row in await self.session.execute(stmt)]
 
-    async def revoke(self, key_id: uuid.UUID, now: datetime) -> None:
-        await self.session.execute(
-            api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
-        )
+    async def revoke(self, key_id: uuid.UUID, now: datetime, tenant: str | None = None) -> None:
+        stmt = api_keys.update().where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        if tenant is not None:
+            stmt = stmt.where(api_keys.c.tenant == tenant)
+        await self.session.execute(stmt.values(revoked_at=now))
 
     async def touch(self, key_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now))

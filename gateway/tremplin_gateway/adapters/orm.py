@@ -26,6 +26,7 @@ api_keys = sa.Table(
     sa.Column("last_used_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("rate_limit", sa.String(32), nullable=True),  # "600/minute"; NULL: the gateway's default
 )
 
 target_metadata = metadata

@@ -1,10 +1,19 @@
-"""The gateway's own administration routes. Minimal for now: key management over HTTP comes later."""
+"""The gateway's own administration routes: a tenant admin manages the keys of its own tenant.
 
-from fastapi import APIRouter, Request
+Who may call them is in the permission table (`/api/v1/admin/**`: admin). A key of another
+tenant is 404, as any foreign id on the platform.
+"""
+
+import uuid
+
+from fastapi import APIRouter, Request, Response, status
+
+from tremplin_shared.problems import NotFound, Unprocessable
 
 from ..auth import Caller
-from ..keys import list_api_keys, utcnow
-from .schemas import ApiKeyOut
+from ..domain.api_keys import InvalidApiKeyRequest
+from ..keys import create_api_key, get_api_key, list_api_keys, revoke_api_key, utcnow
+from .schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -14,3 +23,41 @@ async def list_keys(caller: Caller, request: Request) -> list[ApiKeyOut]:
     now = utcnow()
     keys = await list_api_keys(request.app.state.sessionmaker, tenant=caller.tenant)
     return [ApiKeyOut.of(key, now) for key in keys]
+
+
+@router.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key of the caller's tenant (the key is in this answer only)",
+)
+async def create_key(body: ApiKeyIn, caller: Caller, request: Request, response: Response) -> ApiKeyCreated:
+    try:
+        key, plaintext = await create_api_key(
+            request.app.state.sessionmaker,
+            caller.tenant,
+            body.roles,
+            body.name,
+            expires_at=body.expires_at,
+            rate_limit=body.rate_limit,
+        )
+    except InvalidApiKeyRequest as exc:
+        raise Unprocessable(str(exc)) from None
+    response.headers["Cache-Control"] = "no-store"
+    return ApiKeyCreated(**ApiKeyOut.of(key, utcnow()).model_dump(), api_key=plaintext)
+
+
+@router.get("/api-keys/{key_id}", response_model=ApiKeyOut, summary="One API key of the caller's tenant")
+async def get_key(key_id: uuid.UUID, caller: Caller, request: Request) -> ApiKeyOut:
+    key = await get_api_key(request.app.state.sessionmaker, key_id, tenant=caller.tenant)
+    if key is None:
+        raise NotFound("No such API key.")
+    return ApiKeyOut.of(key, utcnow())
+
+
+@router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyOut, summary="Revoke an API key: it stops at once")
+async def revoke_key(key_id: uuid.UUID, caller: Caller, request: Request) -> ApiKeyOut:
+    key = await revoke_api_key(request.app.state.sessionmaker, key_id, tenant=caller.tenant)
+    if key is None:
+        raise NotFound("No such API key.")
+    return ApiKeyOut.of(key, utcnow())

@@ -1,9 +1,9 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ..domain.api_keys import ApiKey
+from ..domain.api_keys import MAX_NAME_LENGTH, ApiKey
 
 
 class ApiKeyOut(BaseModel):
@@ -19,6 +19,7 @@ class ApiKeyOut(BaseModel):
     last_used_at: datetime | None
     revoked_at: datetime | None
     expires_at: datetime | None
+    rate_limit: str | None = Field(description="The key's own rate limit; null: the gateway's default.")
 
     @classmethod
     def of(cls, key: ApiKey, now: datetime) -> "ApiKeyOut":
@@ -33,4 +34,18 @@ class ApiKeyOut(BaseModel):
             last_used_at=key.last_used_at,
             revoked_at=key.revoked_at,
             expires_at=key.expires_at,
+            rate_limit=key.rate_limit,
         )
+
+
+class ApiKeyIn(BaseModel):
+    """A new key of the admin's own tenant."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["SI insertion du département"])
+    roles: list[str] = Field(min_length=1, examples=[["referent"]])
+    expires_at: datetime | None = Field(default=None, description="When the key stops working (default: never).")
+    rate_limit: str | None = Field(default=None, examples=["600/minute"], description="Default: the gateway's.")
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The key itself — shown this once, stored only as a hash.")

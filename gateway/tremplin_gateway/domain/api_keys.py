@@ -29,6 +29,8 @@ _KEY_RE = re.compile(r"trm_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{16,
 _TENANT_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_TENANT_LENGTH = 100
 MAX_NAME_LENGTH = 200
+# A key's own rate limit, in the `limits` notation restricted to one simple item: "600/minute".
+_RATE_RE = re.compile(r"[1-9][0-9]{0,6}/(second|minute|hour|day)")
 
 
 class InvalidApiKeyRequest(ValueError):
@@ -96,6 +98,17 @@ def validate_name(name: str) -> str:
     return name
 
 
+def validate_rate_limit(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().replace(" ", "")
+    if not _RATE_RE.fullmatch(value):
+        raise InvalidApiKeyRequest(
+            f"rate_limit must look like '600/minute' (per second, minute, hour or day), got {value!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class ApiKey:
     id: uuid.UUID
@@ -108,6 +121,7 @@ class ApiKey:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     expires_at: datetime | None = None
+    rate_limit: str | None = None  # None: the gateway's default
 
     @classmethod
     def issue(
@@ -117,6 +131,7 @@ class ApiKey:
         name: str,
         now: datetime,
         expires_at: datetime | None = None,
+        rate_limit: str | None = None,
     ) -> tuple["ApiKey", str]:
         """A new key and its plaintext (to show once)."""
         if expires_at is not None and expires_at <= now:
@@ -131,6 +146,7 @@ class ApiKey:
             hash=generated.hash,
             created_at=now,
             expires_at=expires_at,
+            rate_limit=validate_rate_limit(rate_limit),
         )
         return key, generated.plaintext
 
@@ -153,7 +169,13 @@ class ApiKey:
         return any(role in self.roles for role in roles)
 
     def principal(self) -> Principal:
-        return Principal(tenant=self.tenant, subject=f"apikey:{self.id}", roles=self.roles, key_id=self.id)
+        return Principal(
+            tenant=self.tenant,
+            subject=f"apikey:{self.id}",
+            roles=self.roles,
+            key_id=self.id,
+            rate_limit=self.rate_limit,
+        )
 
     def revoked(self, now: datetime) -> "ApiKey":
         return self if self.revoked_at is not None else replace(self, revoked_at=now)

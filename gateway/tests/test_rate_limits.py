@@ -1,0 +1,90 @@
+"""Rate limits per key (memory and Redis storage) and failed authentications per address."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from tremplin_gateway.keys import create_api_key
+
+from .conftest import closed_url
+
+pytestmark = pytest.mark.asyncio
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request, settings_for):
+    """Settings builder for one storage; Redis keys under a prefix of this test only."""
+    if request.param == "memory":
+        return settings_for
+    prefix = f"test-{uuid.uuid4().hex}"
+    return lambda **overrides: settings_for(redis_url=REDIS, rate_limit_key_prefix=prefix, **overrides)
+
+
+async def test_the_default_limit_per_key_then_429_with_retry_after(storage, start_gateway):
+    async with start_gateway(storage(rate_limit_default="5/minute")) as gw:
+        _, first = await gw.key()
+        _, second = await gw.key()
+        statuses = [(await gw.client.get("/api/v1/participants", headers=bearer(first))).status_code for _ in range(6)]
+        assert statuses == [503] * 5 + [429]
+        limited = await gw.client.get("/api/v1/participants", headers=bearer(first))
+        assert limited.status_code == 429
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        body = limited.json()
+        assert body["status"] == 429 and body["limit"] == "5 per 1 minute"
+        # Another key has its own count.
+        assert (await gw.client.get("/api/v1/participants", headers=bearer(second))).status_code == 503
+
+
+async def test_a_key_with_its_own_limit(storage, start_gateway):
+    async with start_gateway(storage(rate_limit_default="2/minute")) as gw:
+        _, generous = await create_api_key(gw.app.state.sessionmaker, "cher", ["viewer"], "x", rate_limit="4/minute")
+        statuses = [
+            (await gw.client.get("/api/v1/participants", headers=bearer(generous))).status_code for _ in range(5)
+        ]
+        assert statuses == [503] * 4 + [429]
+
+
+async def test_the_window_moves_on(storage, start_gateway):
+    async with start_gateway(storage(rate_limit_default="2/second")) as gw:
+        _, key = await gw.key()
+        for _ in range(2):
+            assert (await gw.client.get("/api/v1/participants", headers=bearer(key))).status_code == 503
+        limited = await gw.client.get("/api/v1/participants", headers=bearer(key))
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+        await asyncio.sleep(1.1)
+        assert (await gw.client.get("/api/v1/participants", headers=bearer(key))).status_code == 503
+
+
+async def test_failed_authentications_are_limited_per_address(storage, start_gateway):
+    async with start_gateway(storage(rate_limit_auth_failures="3/minute")) as gw:
+        _, good = await gw.key()
+        forged = "trm_0123456789ab_" + "x" * 43
+        statuses = [(await gw.client.get("/api/v1/participants", headers=bearer(forged))).status_code for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+        # The address is blocked for keys too while the window lasts, and says when to come back.
+        blocked = await gw.client.get("/api/v1/participants", headers=bearer(good))
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+
+
+async def test_requests_without_a_key_do_not_count_as_failures(storage, start_gateway):
+    async with start_gateway(storage(rate_limit_auth_failures="2/minute")) as gw:
+        _, good = await gw.key()
+        for _ in range(4):
+            assert (await gw.client.get("/api/v1/participants")).status_code == 401
+        assert (await gw.client.get("/api/v1/participants", headers=bearer(good))).status_code == 503
+
+
+async def test_redis_down_lets_requests_through(settings_for, start_gateway):
+    settings = settings_for(redis_url="redis" + closed_url()[4:] + "/0", rate_limit_default="1/minute")
+    async with start_gateway(settings) as gw:
+        _, key = await gw.key()
+        for _ in range(3):
+            assert (await gw.client.get("/api/v1/participants", headers=bearer(key))).status_code == 503
