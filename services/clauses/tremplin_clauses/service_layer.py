@@ -327,7 +327,7 @@ async def create_placement(session: AsyncSession, identity: Identity, lot_id: uu
         async with session.begin():
             existing = await repo.find_placement(session, identity.tenant, lot_id, body.participant_id)
         raise _already_placed(existing["id"] if existing else None) from None
-    return row
+    return await repo.get_placement(session, identity.tenant, row["id"])
 
 
 def _already_placed(existing_id: uuid.UUID | None) -> Conflict:
@@ -449,7 +449,7 @@ async def declare_hours(session: AsyncSession, identity: Identity, lot_id: uuid.
             )
         except HoursRefused as exc:
             raise invalid(*exc.errors, **exc.extra) from None
-    return row
+    return await get_hours(session, identity, row["id"])
 
 
 async def get_hours(session: AsyncSession, identity: Identity, hours_id: uuid.UUID) -> dict:
@@ -470,7 +470,7 @@ async def decide(
         try:
             ledger.check_transition(entry["status"], to)
         except ledger.IllegalTransition as exc:
-            raise Conflict(str(exc), status=exc.from_status, allowed=exc.allowed) from None
+            raise Conflict(str(exc), current_status=exc.from_status, allowed=exc.allowed) from None
         at = now()
         values = {"status": to, "decided_by": identity.subject, "decided_at": at, "reason": reason}
         if not await repo.decide_hours(session, identity.tenant, hours_id, entry["status"], values):

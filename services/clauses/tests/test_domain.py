@@ -1,0 +1,155 @@
+"""The pure rules: calculator, elapsed share and `behind`, the 210-hour cap, the hours machine,
+eligibility, months, outcomes."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tremplin_clauses.domain import calculator, eligibility, outcomes, progress
+from tremplin_clauses.domain import hours as ledger
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("amount", "share", "cost", "rate", "exact", "rounded"),
+    [
+        ("1000000", "0.4", "30", "0.07", "933.33", 933),
+        ("1200000", "0.4", "32", "0.07", "1050.00", 1050),
+        ("250000", "0.35", "28.50", "0.05", "153.51", 154),  # 153.5087… → 154 (half-up on the exact value)
+        ("100000", "0.5", "40", "0.05", "62.50", 63),  # exactly .5 rounds up
+        ("10000", "0.3", "35", "0.05", "4.29", 4),
+    ],
+)
+def test_calculator(amount, share, cost, rate, exact, rounded):
+    result = calculator.required_hours(D(amount), D(share), D(cost), D(rate))
+    assert result.exact_hours == D(exact) and result.required_hours == rounded
+    assert result.formula.endswith(f"= {exact} → {rounded}")
+
+
+def test_calculator_refuses_a_zero_cost():
+    with pytest.raises(ValueError):
+        calculator.required_hours(D(1), D("0.5"), D(0), D("0.1"))
+
+
+def test_elapsed_share():
+    start, end = date(2026, 1, 1), date(2026, 12, 31)  # 364 days
+    assert progress.elapsed_share(start, end, date(2025, 12, 31)) == 0
+    assert progress.elapsed_share(start, end, start) == 0
+    assert progress.elapsed_share(start, end, date(2026, 7, 2)) == D(182) / D(364)
+    assert progress.elapsed_share(start, end, end) == 1
+    assert progress.elapsed_share(start, end, date(2027, 6, 1)) == 1
+    assert progress.elapsed_share(start, start, start) == 1  # a one-day period is elapsed from its day
+
+
+def test_behind_on_both_sides_of_the_threshold():
+    start, end, on = date(2026, 1, 1), date(2026, 12, 31), date(2026, 7, 2)  # half the period elapsed
+    # expected = 1000 × 0.5 = 500; threshold 80 % = 400.
+    under = progress.lot_progress(D(1000), D("399.99"), D(0), start, end, on)
+    at = progress.lot_progress(D(1000), D(400), D(50), start, end, on)
+    assert under.behind is True and at.behind is False
+    assert (at.expected, at.rate, at.declared_pending, at.elapsed_share) == (D("500.00"), D("0.4000"), D(50), D("0.5"))
+    assert progress.lot_progress(D(1000), D(0), D(0), start, end, start).behind is False  # nothing expected yet
+    assert progress.lot_progress(D(1000), D(799), D(0), start, end, end).behind is True  # at the end: 800 needed
+
+
+def test_market_behind_sums_the_lots_expected_hours():
+    on = date(2026, 7, 2)
+    lots = [
+        (D(1000), D(300), D(0), date(2026, 1, 1), date(2026, 12, 31)),  # expected 500
+        (D(200), D(200), D(0), date(2026, 1, 1), date(2026, 3, 31)),  # expected 200 (over)
+        (D(600), D(0), D(10), date(2026, 9, 1), date(2027, 8, 31)),  # expected 0 (not started)
+    ]
+    total = progress.market_progress(lots, on)
+    assert (total.required, total.validated, total.declared_pending, total.expected) == (D(1800), D(500), D(10),
+                                                                                         D("700.00"))  # fmt: skip
+    assert total.behind is True  # 500 < 0.8 × 700 = 560
+    lots[0] = (D(1000), D(361), D(0), date(2026, 1, 1), date(2026, 12, 31))
+    assert progress.market_progress(lots, on).behind is False  # 561 ≥ 560
+    assert total.rate == D("0.2778")
+
+
+def entry(hours: str, status: str = "declared", lot: str = "L1") -> ledger.Entry:
+    return ledger.Entry(id=f"e-{hours}-{status}", lot_id=lot, hours=D(hours), status=status)
+
+
+def test_the_monthly_cap_counts_every_lot_but_not_rejected_entries():
+    month = date(2026, 3, 1)
+    others = [entry("100", "validated", "L1"), entry("60", "declared", "L2"), entry("150", "rejected", "L3")]
+    ledger.check_monthly_cap(month, D(50), others)  # 100 + 60 + 50 = 210: allowed
+    with pytest.raises(ledger.CapExceeded) as exc:
+        ledger.check_monthly_cap(month, D("50.01"), others)
+    assert exc.value.already == D(160) and [e.lot_id for e in exc.value.others] == ["L1", "L2"]
+    assert "210.01 h" in exc.value.message and "2026-03" in exc.value.message
+    with pytest.raises(ledger.CapExceeded):
+        ledger.check_monthly_cap(month, D("210.01"), [])
+
+
+@given(st.lists(st.decimals(min_value=0, max_value=210, places=2), max_size=6), st.decimals(min_value="0.01",
+       max_value=210, places=2))  # fmt: skip
+def test_the_cap_is_exactly_the_sum(existing, requested):
+    others = [ledger.Entry(i, "L", h, "declared") for i, h in enumerate(existing)]
+    try:
+        ledger.check_monthly_cap(date(2026, 1, 1), requested, others)
+        assert sum(existing, D(0)) + requested <= 210
+    except ledger.CapExceeded:
+        assert sum(existing, D(0)) + requested > 210
+
+
+def test_hours_machine():
+    ledger.check_transition("declared", "validated")
+    ledger.check_transition("declared", "rejected")
+    for final in ("validated", "rejected"):
+        for target in ledger.STATUSES:
+            with pytest.raises(ledger.IllegalTransition) as exc:
+                ledger.check_transition(final, target)
+            assert exc.value.allowed == []
+    with pytest.raises(ledger.IllegalTransition):
+        ledger.check_transition("declared", "declared")
+    assert ledger.allowed_from("declared") == ["rejected", "validated"]
+
+
+def test_months():
+    assert ledger.add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
+    assert ledger.add_months(date(2026, 11, 1), 14) == date(2028, 1, 1)
+    assert ledger.end_of_month(date(2028, 2, 3)) == date(2028, 2, 29)
+    assert ledger.months_between(date(2026, 11, 15), date(2027, 2, 1)) == [
+        date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1),
+    ]  # fmt: skip
+    lot = (date(2026, 1, 15), date(2026, 6, 10))
+    assert ledger.check_month_in_period(date(2026, 1, 1), *lot) is None
+    assert ledger.check_month_in_period(date(2026, 6, 1), *lot) is None
+    assert "outside" in ledger.check_month_in_period(date(2026, 7, 1), *lot)
+    assert "outside" in ledger.check_month_in_period(date(2025, 12, 1), *lot)
+    assert "before the placement" in ledger.check_month_in_period(date(2026, 2, 1), *lot, date(2026, 3, 2))
+
+
+def test_eligibility():
+    assert eligibility.decide(True, None, False) == eligibility.Decision(True, None)
+    with pytest.raises(eligibility.NotEligible):
+        eligibility.decide(False, None, True)
+    with pytest.raises(eligibility.NotEligible):
+        eligibility.decide(None, "   ", True)
+    with pytest.raises(eligibility.OverrideNeedsFacilitator):
+        eligibility.decide(False, "suivi PLIE depuis 2024", False)
+    assert eligibility.decide(False, " suivi PLIE ", True) == eligibility.Decision(False, "suivi PLIE")
+    assert eligibility.decide(None, "sortant de prison", True) == eligibility.Decision(None, "sortant de prison")
+
+
+def test_outcomes():
+    assert outcomes.measure_date(date(2026, 3, 1), 6) == date(2026, 9, 30)
+    assert outcomes.measure_date(date(2026, 8, 1), 6) == date(2027, 2, 28)
+    hired = [outcomes.Milestone(date(2026, 5, 1), True)]
+    dropped = [*hired, outcomes.Milestone(date(2026, 7, 15), False)]
+    assert outcomes.status_on(date(2026, 9, 30), hired) is True
+    assert outcomes.status_on(date(2026, 4, 30), hired) is False
+    assert outcomes.status_on(date(2026, 9, 30), dropped) is False
+    share = outcomes.outcome_share(
+        {"a": date(2026, 1, 1), "b": date(2026, 1, 1), "c": date(2026, 1, 1), "d": date(2026, 11, 1)},
+        {"a": hired, "b": dropped}, 6, as_of=date(2026, 12, 31),
+    )  # fmt: skip
+    assert (share.measured, share.in_work_or_training, share.share) == (3, 1, D("0.3333"))
+    assert outcomes.outcome_share({}, {}, 12, date(2026, 1, 1)).share is None
