@@ -105,6 +105,16 @@ async def test_a_hire_on_a_lot_places_the_person_once(clauses):
     assert (await clauses.declare(lot["id"], pid, "2026-03", 140)).status_code == 201
 
 
+async def test_a_hire_before_the_flags_gets_them_when_they_arrive(clauses):
+    lot = (await clauses.market())["lots"][0]
+    pid = str(uuid.uuid4())
+    await clauses.apply(TENANT, hire(pid, lot["id"]))  # matching's event first, participants' later
+    url = f"/api/v1/clauses/lots/{lot['id']}/placements"
+    assert (await clauses.client.get(url, headers=clauses.headers())).json()["items"][0]["eligible"] is None
+    await clauses.participant(eligible=True, pid=uuid.UUID(pid))
+    assert (await clauses.client.get(url, headers=clauses.headers())).json()["items"][0]["eligible"] is True
+
+
 async def test_hires_without_a_lot_or_on_a_foreign_lot_place_nobody(clauses):
     lot = (await clauses.market(OTHER))["lots"][0]
     pid = await clauses.participant()

@@ -45,6 +45,17 @@ async def on_participant_profile_changed(
         tenant=event.tenant, participant_id=data.participant_id, registered_at=data.changed_at, **flags
     )
     await session.execute(stmt.on_conflict_do_update(index_elements=["tenant", "participant_id"], set_=flags))
+    # A hire may have placed the person before their flags arrived (another topic): fill them in.
+    await session.execute(
+        sa.update(placements)
+        .where(
+            placements.c.tenant == event.tenant,
+            placements.c.participant_id == data.participant_id,
+            placements.c.source == "hire",
+            placements.c.eligible.is_(None),
+        )
+        .values(eligible=data.flags.clause_eligible)
+    )
 
 
 async def on_parcours_exited(session: AsyncSession, event: CloudEvent, data: ParcoursExitedV1) -> None:
