@@ -11,6 +11,7 @@ import typer
 from tremplin_shared.events.asyncapi import asyncapi_document
 
 from .apikey import app as apikey_app
+from .clauses import app as clauses_app
 from .participants import app as participants_app
 from .replay import dlq_app, outbox_app
 from .stack import run_stack
@@ -24,6 +25,7 @@ app = typer.Typer(
 
 # ---------------------------------------------------------------------------------------- sub-apps
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(clauses_app, name="clauses")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(participants_app, name="participants")

@@ -1,0 +1,107 @@
+"""`tremplin clauses import-hours FILE.csv --tenant T`: monthly hours sheets into the clauses database.
+
+The database is the clauses service's (`CLAUSES_DATABASE_URL`, default `var/clauses.db` relative to
+the current directory — the file `make run` uses when run from the checkout root); its migrations
+are applied first. Every row is checked like POST /api/v1/clauses/lots/{id}/hours (placement, month
+of the lot's period, the 210-hour cap across lots, the file's own rows included); any error and
+nothing is written. Entries are `declared`: a facilitator validates them through the API.
+"""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import tremplin_clauses
+from tremplin_clauses.config import Settings
+from tremplin_clauses.importer import ImportFileError, ImportReport, error_report_path, import_file, write_error_report
+from tremplin_shared.db import make_engine, make_sessionmaker
+from tremplin_shared.migrations import upgrade_to_head
+
+app = typer.Typer(help="Clauses: hours sheets.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+SHOWN_ERRORS = 50
+MIGRATIONS = Path(tremplin_clauses.__file__).parent / "migrations"
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+@app.command("import-hours")
+def import_hours(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")],
+    tenant: Annotated[str, typer.Option(help="The territory of the lots, e.g. loir-et-cher.")],
+    declared_by: Annotated[str | None, typer.Option(help="Who declares (kept on each entry).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="The clauses database (default: CLAUSES_DATABASE_URL, else var/clauses.db).")
+    ] = None,
+) -> None:
+    """Declare the hours of a CSV sheet (columns: lot_id, or market_reference and lot_number;
+    participant_id; month as YYYY-MM; hours). All or nothing: errors are listed with their line in the
+    file, and written to FILE.errors.csv."""
+    url = database_url or Settings().database_url
+    tenant = tenant.strip()
+    if not tenant:
+        errors.print("[red]error:[/red] --tenant must not be empty")
+        raise typer.Exit(2)
+    upgrade_to_head(MIGRATIONS, url)
+    expected = _count_lines(file)
+    with Progress(
+        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("checking", total=expected)
+
+        def advance(rows: int, total: int | None) -> None:
+            if total is not None:
+                progress.update(task, total=total)
+            progress.advance(task, rows)
+
+        async def run() -> ImportReport:
+            engine = make_engine(url)
+            try:
+                return await import_file(make_sessionmaker(engine), file, tenant, declared_by or "import",
+                                         progress=advance)  # fmt: skip
+            finally:
+                await engine.dispose()
+
+        try:
+            report = asyncio.run(run())
+        except ImportFileError as exc:
+            errors.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    _print_report(file, report)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _print_report(file: Path, report: ImportReport) -> None:
+    errors_file = error_report_path(file)
+    if report.errors:
+        table = Table(title=f"{len(report.errors)} error(s)", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("line", justify="right")
+        table.add_column("field")
+        table.add_column("message", overflow="fold")
+        for error in report.errors[:SHOWN_ERRORS]:
+            table.add_row(str(error.line), error.field, error.message)
+        console.print(table)
+        if len(report.errors) > SHOWN_ERRORS:
+            console.print(f"… and {len(report.errors) - SHOWN_ERRORS} more.")
+        write_error_report(report.errors, errors_file)
+        console.print(f"Error report: {errors_file}", highlight=False)
+        console.print(f"Nothing written: {report.rows} rows, with errors.", highlight=False)
+        return
+    if errors_file.exists():
+        errors_file.unlink()  # the report of an earlier run of this file, now stale
+    console.print(
+        f"Declared {report.written} entries ({report.hours} h) of {report.rows} rows in {report.seconds:.2f} s.",
+        highlight=False,
+    )
