@@ -331,6 +331,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
     at = now()
     created_ids: list[uuid.UUID] = []
     run_id = None
+    rows: dict[str, list[dict]] = {}
     try:
         async with session.begin():
             table = await repo.smic_table(session, tenant)
@@ -379,7 +380,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             fund_funders = await repo.funders_of(session, tenant, fund_ids)
             fund_envelopes = await repo.envelopes_of(session, tenant, fund_ids)
             committed = await repo.committed_by_fund_year(session, tenant, fund_ids)
-            rows = {"disbursements": [], "parts": [], "lines": [], "transitions": [], "ledger": []}
+            rows.update(disbursements=[], parts=[], lines=[], transitions=[], ledger=[])
             for convention, lines in planned:
                 disbursement_id = uuid.uuid4()
                 created_ids.append(disbursement_id)
@@ -428,7 +429,16 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             await repo.insert(session, ledger, rows["ledger"])
     except IntegrityError:
         raise Conflict(f"another run of {period} is being written; run it again to see what is left") from None
-    created = await list_disbursements(session, identity, ids=created_ids)
+    # The answer is built from the rows just committed (reading them back would cost as much as the run).
+    details = {i: {"parts": [], "lines": [], "transitions": []} for i in created_ids}
+    funder_names = {f["id"]: f["name"] for shares in fund_funders.values() for f in shares}
+    for part in rows["parts"]:
+        details[part["disbursement_id"]]["parts"].append({**part, "funder": funder_names[part["funder_id"]]})
+    for line in rows["lines"]:
+        details[line["disbursement_id"]]["lines"].append(line)
+    for transition in rows["transitions"]:
+        details[transition["disbursement_id"]]["transitions"].append(transition)
+    created = [_disbursement_out(d, details[d["id"]]) for d in rows["disbursements"]]
     return {"period": str(period), "run_id": run_id, "created": created}
 
 
