@@ -204,8 +204,9 @@ async def test_a_run_needs_a_known_smic(funding):
     await setup_convention(funding, workers=(("35", "2023-01-01"),), convention={"period": {"start": "2023-01-01"}})
     response = await funding.client.post("/api/v1/funding/runs", json={"period": "2023-12"}, headers=funding.manager())
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "period"
-    bad = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-13"}, headers=funding.manager())
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"
+    for period in ("2024-13", "0000-01", "2024-1", 202401):
+        bad = await funding.client.post("/api/v1/funding/runs", json={"period": period}, headers=funding.manager())
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period", bad.text
 
 
 # ------------------------------------------------------------------------------- approvals, four eyes

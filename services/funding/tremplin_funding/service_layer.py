@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from sepaxml import SepaTransfer
+from sepaxml.validation import ValidationError as SepaValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +78,13 @@ def now() -> datetime:
 
 def invalid(*errors: tuple[str, str], where: str = "body") -> Unprocessable:
     return Unprocessable("The request is invalid.", errors=[{"field": f, "in": where, "message": m} for f, m in errors])
+
+
+def parse_period(text: str, field: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise invalid((field, str(exc))) from None
 
 
 # ------------------------------------------------------------------------------------------------ funds
@@ -326,7 +334,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
     """The CDE of every worker of every CDE convention for the month; one disbursement per convention
     that has something new. A worker already computed for the month gets an adjustment line for the
     difference (if any), never an edit; running the month again with nothing changed creates nothing."""
-    period = Period.parse(body.period)
+    period = parse_period(body.period, "period")
     tenant = identity.tenant
     at = now()
     created_ids: list[uuid.UUID] = []
@@ -548,7 +556,10 @@ async def create_batch(session: AsyncSession, identity: Identity, body: BatchIn)
                                                                           fund_id=fund["id"])}  # fmt: skip
         order = {i: n for n, i in enumerate(ids)}
         rows.sort(key=lambda r: order[r["id"]])
-        message_id, xml = sepa_file(fund, [(r, convention_of[r["convention_id"]]) for r in rows], execution_date)
+        try:
+            message_id, xml = sepa_file(fund, [(r, convention_of[r["convention_id"]]) for r in rows], execution_date)
+        except SepaValidationError as exc:  # the XSD refuses a value (the inputs were checked: not expected)
+            raise Conflict(f"the SEPA file does not validate: {exc.__cause__ or exc}") from None
         total = sum((to_cent(r["total"]) for r in rows), ZERO)
         await repo.insert(session, payment_batches, {
             "id": batch_id, "tenant": identity.tenant, "fund_id": fund["id"], "status": "created", "total": total,
@@ -677,7 +688,7 @@ async def list_beneficiaries(session: AsyncSession, identity: Identity, scheme_i
 async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: AidPaymentIn) -> dict:
     """One monthly payment of the scheme's amount; refused (409) past the scheme's number of months, for
     a month already paid, or beyond the fund's envelope for the year."""
-    month = Period.parse(body.month)
+    month = parse_period(body.month, "month")
     at = now()
     payment_id = uuid.uuid4()
     try:
