@@ -18,7 +18,7 @@ async def test_every_route_is_scoped_by_tenant(clauses):
     market = await clauses.market()
     lot = market["lots"][0]
     pid = await clauses.participant()
-    await clauses.place(lot["id"], pid)
+    placed = await clauses.place(lot["id"], pid)
     entry = (await clauses.declare(lot["id"], pid, "2026-02", 35)).json()
     other_pid = await clauses.participant(OTHER)
     foreign = clauses.headers(OTHER)
@@ -33,6 +33,8 @@ async def test_every_route_is_scoped_by_tenant(clauses):
         ("PATCH", f"/api/v1/clauses/lots/{lot['id']}", {"title": "pris"}),
         ("POST", f"/api/v1/clauses/lots/{lot['id']}/placements", placement),
         ("GET", f"/api/v1/clauses/lots/{lot['id']}/placements", None),
+        ("GET", f"/api/v1/clauses/placements/{placed['id']}", None),
+        ("POST", f"/api/v1/clauses/placements/{placed['id']}/override", {"reason": "pris"}),
         ("POST", f"/api/v1/clauses/lots/{lot['id']}/hours", {"participant_id": other_pid, "month": "2026-02",
                                                              "hours": "1"}),
         ("GET", f"/api/v1/clauses/lots/{lot['id']}/hours", None),
@@ -101,7 +103,19 @@ async def test_a_hire_on_a_lot_places_the_person_once(clauses):
     async with clauses.app.state.sessionmaker() as session:
         types = [r.event_type for r in (await session.execute(sa.select(outbox))).all()]
     assert types.count(ClausePlacementCreatedV1.ce_type) == 1
-    # Hours can be declared on it straight away.
+    # Not eligible: hours wait for a facilitator's override.
+    waiting = await clauses.declare(lot["id"], pid, "2026-03", 140)
+    assert waiting.status_code == 409 and waiting.json()["placement_id"] == placement["id"]
+    url = f"/api/v1/clauses/placements/{placement['id']}/override"
+    reason = {"reason": "Embauché en intérim par l'attributaire ; parcours PLIE en cours, avis du comité"}
+    assert (await clauses.client.post(url, json=reason, headers=clauses.headers())).status_code == 403
+    overridden = await clauses.client.post(url, json=reason, headers=clauses.facilitator())
+    assert overridden.status_code == 200, overridden.text
+    assert (overridden.json()["override_reason"], overridden.json()["override_by"]) == (
+        reason["reason"],
+        "facilitatrice",
+    )
+    assert (await clauses.client.post(url, json=reason, headers=clauses.facilitator())).status_code == 409
     assert (await clauses.declare(lot["id"], pid, "2026-03", 140)).status_code == 201
 
 

@@ -340,6 +340,27 @@ async def list_placements(session: AsyncSession, identity: Identity, lot_id: uui
     return await repo.placements_of_lot(session, identity.tenant, lot_id)
 
 
+async def get_placement(session: AsyncSession, identity: Identity, placement_id: uuid.UUID) -> dict:
+    placement = await repo.get_placement(session, identity.tenant, placement_id)
+    if placement is None:
+        raise NotFound(f"placement {placement_id} not found")
+    return placement
+
+
+async def override_placement(session: AsyncSession, identity: Identity, placement_id: uuid.UUID, reason: str) -> dict:
+    """A facilitator's override on a placement made by a hire for someone not known as eligible."""
+    async with session.begin():
+        placement = await repo.get_placement(session, identity.tenant, placement_id, for_update=True)
+        if placement is None:
+            raise NotFound(f"placement {placement_id} not found")
+        if eligibility.stands(placement["eligible"], placement["override_reason"]):
+            raise Conflict("this placement needs no override", eligible=placement["eligible"],
+                           override_reason=placement["override_reason"])  # fmt: skip
+        await repo.update_placement(session, identity.tenant, placement_id,
+                                    {"override_reason": reason, "override_by": identity.subject})  # fmt: skip
+    return await repo.get_placement(session, identity.tenant, placement_id)
+
+
 def mode_of_hire(contract_type: str) -> str:
     """A hire through matching is a direct hire by the employer, or temporary work for an interim contract."""
     return "temp_work_ett" if contract_type == "interim" else "direct_hire"
@@ -407,6 +428,12 @@ async def stage_hours(
     placement = await repo.find_placement(session, tenant, lot["id"], participant_id)
     if placement is None:
         raise HoursRefused([("participant_id", "this participant has no placement on this lot")])
+    if not eligibility.stands(placement["eligible"], placement["override_reason"]):
+        raise HoursRefused(
+            [("participant_id", "the placement awaits a facilitator's override: the participant is not known as "
+                                f"clause-eligible (POST /api/v1/clauses/placements/{placement['id']}/override)")],
+            status=409, placement_id=str(placement["id"]),
+        )  # fmt: skip
     if why := ledger.check_month_in_period(month, lot["start_date"], lot["end_date"], placement["start_date"]):
         raise HoursRefused([("month", why)])
     await repo.lock_participant(session, tenant, participant_id)
@@ -448,6 +475,8 @@ async def declare_hours(session: AsyncSession, identity: Identity, lot_id: uuid.
                 session, identity.tenant, identity.subject, lot, body.participant_id, body.month, body.hours
             )
         except HoursRefused as exc:
+            if exc.status == 409:
+                raise Conflict(exc.errors[0][1], **exc.extra) from None
             raise invalid(*exc.errors, **exc.extra) from None
     return await get_hours(session, identity, row["id"])
 

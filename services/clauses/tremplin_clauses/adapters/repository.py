@@ -136,10 +136,18 @@ async def insert_placement(session: AsyncSession, values: dict) -> None:
     await session.execute(sa.insert(placements).values(values))
 
 
-async def get_placement(session: AsyncSession, tenant: str, placement_id: uuid.UUID) -> dict | None:
+async def get_placement(
+    session: AsyncSession, tenant: str, placement_id: uuid.UUID, *, for_update=False
+) -> dict | None:
     stmt = sa.select(placements).where(placements.c.tenant == tenant, placements.c.id == placement_id)
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(_for_update(stmt, session) if for_update else stmt)).first()
     return row._asdict() if row else None
+
+
+async def update_placement(session: AsyncSession, tenant: str, placement_id: uuid.UUID, values: dict) -> None:
+    await session.execute(
+        sa.update(placements).where(placements.c.tenant == tenant, placements.c.id == placement_id).values(values)
+    )
 
 
 async def find_placement(session: AsyncSession, tenant: str, lot_id: uuid.UUID, participant_id) -> dict | None:

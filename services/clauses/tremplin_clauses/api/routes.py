@@ -31,6 +31,7 @@ from .schemas import (
     MarketPatch,
     MarketProgressOut,
     Month,
+    OverrideIn,
     PlacementIn,
     PlacementList,
     PlacementOut,
@@ -151,6 +152,21 @@ async def create_placement(
 @router.get("/lots/{lot_id}/placements", response_model=PlacementList)
 async def list_placements(lot_id: uuid.UUID, identity: CurrentIdentity, session: DbSession):
     return {"items": await service_layer.list_placements(session, identity, lot_id)}
+
+
+@router.get("/placements/{placement_id}", response_model=PlacementOut)
+async def read_placement(placement_id: uuid.UUID, identity: CurrentIdentity, session: DbSession):
+    return await service_layer.get_placement(session, identity, placement_id)
+
+
+@router.post(
+    "/placements/{placement_id}/override",
+    response_model=PlacementOut,
+    description="Facilitators only. A hire places the person on the offer's lot by itself, whatever is known of "
+    "their eligibility; hours on such a placement wait (409) until it is eligible or a facilitator overrides here.",
+)
+async def override_placement(placement_id: uuid.UUID, body: OverrideIn, identity: Facilitator, session: DbSession):
+    return await service_layer.override_placement(session, identity, placement_id, body.reason)
 
 
 # ----------------------------------------------------------------------------------------------- hours

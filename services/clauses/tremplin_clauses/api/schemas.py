@@ -209,6 +209,17 @@ class PlacementList(BaseModel):
     items: list[PlacementOut]
 
 
+class OverrideIn(_In):
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required")
+        return value.strip()
+
+
 class HoursIn(_In):
     participant_id: uuid.UUID
     month: Month

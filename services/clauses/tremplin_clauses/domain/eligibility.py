@@ -32,3 +32,9 @@ def decide(clause_eligible: bool | None, override_reason: str | None, is_facilit
     if reason is None:
         raise NotEligible
     return Decision(clause_eligible, reason)
+
+
+def stands(eligible: bool | None, override_reason: str | None) -> bool:
+    """May hours be entered on a placement: the person was eligible, or a facilitator overrode.
+    (A hire places the person by itself, whatever is known of them; then a facilitator decides.)"""
+    return eligible is True or override_reason is not None
