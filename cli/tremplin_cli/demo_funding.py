@@ -1,9 +1,12 @@
 """The demo territory's funding data, loaded through the gateway after the people (see demo.py).
 
-An ETCLD fund (État, Département de Loir-et-Cher, Agglopolys) paying the CDE of an EBE in Blois, a few
-EBE workers among the demo people, the run of last month (its disbursement waits for a funder's
-approval: the demo key prepared it, and the four-eyes rule wants someone else), a Département fund with
-the Boost Jeunes aid (125 € a month for at most 4 months) paid to the youngest demo people.
+An ETCLD fund (État, Département de Loir-et-Cher, Agglopolys) paying the CDE of two EBE (Blois and
+Vendôme), a few EBE workers among the demo people, the run of last month: one disbursement per EBE.
+The demo key prepared them, and the four-eyes rule wants another person to approve: when the gateway
+lets the demo admin create a `funder` key (`POST /api/v1/admin/api-keys`), that funder approves the
+first one, which goes into a SEPA payment batch (its pain.001 file is downloadable); the second waits
+for a funder. A Département fund has the Boost Jeunes aid (125 € a month for at most 4 months) paid to
+the youngest demo people.
 """
 
 import random
@@ -52,24 +55,26 @@ def seed(client: httpx.Client, people: list[tuple[str, dict]], today: date) -> N
     })  # fmt: skip
     fund.raise_for_status()
     fund_id = fund.json()["id"]
-    convention = client.post("/api/v1/funding/conventions", json={
-        "fund_id": fund_id,
-        "kind": "cde",
-        "beneficiary": {"name": "EBE Blois Nord — Entreprise à but d'emploi", "siret": demo_siret(rng),
-                        "iban": demo_iban(rng, "20041")},
-        "period": {"start": date(today.year - 1, 1, 1).isoformat()},
-        "cde_rate": "0.97",
-    })  # fmt: skip
-    convention.raise_for_status()
-    convention_id = convention.json()["id"]
-    workers = people[: max(1, min(6, len(people) // 2))]
-    for participant_id, _person in workers:
-        start = today - timedelta(days=rng.randint(20, 300))
-        client.post(f"/api/v1/funding/conventions/{convention_id}/workers", json={
+    ebe = [("EBE Blois Nord — Entreprise à but d'emploi", "0.97"), ("EBE du Vendômois", "0.92")]
+    convention_ids = []
+    for name, rate in ebe:
+        convention = client.post("/api/v1/funding/conventions", json={
+            "fund_id": fund_id, "kind": "cde",
+            "beneficiary": {"name": name, "siret": demo_siret(rng), "iban": demo_iban(rng, "20041")},
+            "period": {"start": date(today.year - 1, 1, 1).isoformat()}, "cde_rate": rate,
+        })  # fmt: skip
+        convention.raise_for_status()
+        convention_ids.append(convention.json()["id"])
+    workers = people[: max(2, min(8, len(people) // 2))]
+    for n, (participant_id, _person) in enumerate(workers):
+        start = today - timedelta(days=rng.randint(45, 300))
+        client.post(f"/api/v1/funding/conventions/{convention_ids[n % 2]}/workers", json={
             "participant_id": participant_id, "weekly_hours": rng.choice(WEEKLY_HOURS),
             "start_date": start.isoformat(),
         }).raise_for_status()  # fmt: skip
-    client.post("/api/v1/funding/runs", json={"period": _previous_month(today)}).raise_for_status()
+    period = _previous_month(today)
+    client.post("/api/v1/funding/runs", json={"period": period}).raise_for_status()
+    _approve_and_batch(client, period)
 
     departement = client.post("/api/v1/funding/funds", json={
         "name": "Programme départemental d'insertion — Loir-et-Cher",
@@ -93,3 +98,23 @@ def seed(client: httpx.Client, people: list[tuple[str, dict]], today: date) -> N
             month = (month - timedelta(days=1)).replace(day=1)
             client.post(f"{url}/{beneficiary.json()['id']}/payments",
                         json={"month": f"{month.year:04d}-{month.month:02d}"}).raise_for_status()  # fmt: skip
+
+
+def _approve_and_batch(client: httpx.Client, period: str) -> None:
+    """A funder (another key, so another person) approves the first disbursement of the run, which the
+    admin gathers into a payment batch. Skipped if the gateway does not let the demo create that key."""
+    created = client.post("/api/v1/admin/api-keys", json={"name": "demo — financeur (Département)",
+                                                           "roles": ["funder"]})  # fmt: skip
+    if created.status_code != 201:
+        return
+    funder = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    prepared = client.get("/api/v1/funding/disbursements", params={"period": period, "status": "prepared"})
+    prepared.raise_for_status()
+    items = prepared.json()["items"]
+    if not items:
+        return
+    first = items[0]["id"]
+    approved = client.post(f"/api/v1/funding/disbursements/{first}/approve", headers=funder,
+                           json={"reason": "conforme à la convention"})  # fmt: skip
+    approved.raise_for_status()
+    client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [first]}).raise_for_status()

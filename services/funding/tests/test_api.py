@@ -381,7 +381,11 @@ async def test_roles(funding):
     assert (await funding.client.get("/api/v1/funding/funds", headers=viewer)).status_code == 200
     assert (await funding.client.post("/api/v1/funding/funds", json=fund_body(), headers=viewer)).status_code == 403
     referent = funding.headers("r", ("referent",))
-    assert (await funding.client.get("/api/v1/funding/ledger", headers=referent)).status_code == 403
+    assert (await funding.client.get("/api/v1/funding/ledger", headers=referent)).status_code == 200
+    integration = funding.headers("i", ("integration",))
+    assert (await funding.client.get("/api/v1/funding/ledger", headers=integration)).status_code == 403
+    runs = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.funder())
+    assert runs.status_code == 403 and runs.json()["required_roles"] == ["fund_manager"]
     admin = funding.headers("a", ("admin",))
     assert (await funding.client.post("/api/v1/funding/funds", json=fund_body(), headers=admin)).status_code == 201
     assert (await funding.client.get("/api/v1/funding/funds")).status_code == 401

@@ -1,7 +1,8 @@
 """The funding routes, all under /api/v1/funding. Thin: parse, check the role, call the service layer.
 
-Roles: reads need fund_manager, funder or viewer; writes need fund_manager; approve/reject need funder
-(and another person than the preparer). admin passes every role check, never the four-eyes rule.
+Roles (the same as the gateway's permission table): reads need fund_manager, funder, viewer, referent or
+facilitator; writes need fund_manager; approve/reject need funder (and another person than the
+preparer). admin passes every role check, never the four-eyes rule.
 """
 
 import uuid
@@ -56,7 +57,7 @@ from .schemas import (
 
 router = APIRouter(prefix="/api/v1/funding", tags=["funding"])
 
-Reader = Annotated[Identity, Depends(require_roles("fund_manager", "funder", "viewer"))]
+Reader = Annotated[Identity, Depends(require_roles("fund_manager", "funder", "viewer", "referent", "facilitator"))]
 Manager = Annotated[Identity, Depends(require_roles("fund_manager"))]
 Funder = Annotated[Identity, Depends(require_roles("funder"))]
 Year = Annotated[int, Path(ge=2000, le=2100)]
