@@ -374,6 +374,13 @@ async def test_nothing_half_written_and_the_ledger_is_append_only(funding):
             assert (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
     assert await events(funding) == before
 
+    await setup_convention(funding)
+    await funding.post("/api/v1/funding/runs", {"period": "2024-01"})
+    for statement in (sa.update(ledger).values(amount=0), sa.delete(ledger)):
+        with pytest.raises(sa.exc.DatabaseError, match="immutable"):
+            async with funding.app.state.sessionmaker() as session, session.begin():
+                await session.execute(statement)
+
 
 # ----------------------------------------------------------------------------------- roles, isolation
 async def test_roles(funding):

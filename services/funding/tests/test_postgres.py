@@ -5,9 +5,10 @@ concurrent payments."""
 import asyncio
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
-from tremplin_funding.adapters.orm import disbursement_lines, disbursements
+from tremplin_funding.adapters.orm import disbursement_lines, disbursements, ledger
 
 from .conftest import convention_body, fund_body, running
 
@@ -66,3 +67,9 @@ async def test_runs_on_postgresql(postgres):
                                   headers=funding.manager()) for m in range(1, 8))
         )  # fmt: skip
         assert sorted(r.status_code for r in payments) == [201] * 4 + [409] * 3
+
+        # the ledger is append-only, in the database itself
+        for statement in (sa.update(ledger).values(amount=0), sa.delete(ledger)):
+            with pytest.raises(sa.exc.DBAPIError, match="immutable"):
+                async with funding.app.state.sessionmaker() as session, session.begin():
+                    await session.execute(statement)
