@@ -89,7 +89,7 @@ async def list_markets(
     session: DbSession,
     buyer_siret: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ):
     if buyer_siret is not None:
         try:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 from stdnum.fr import siret as stdnum_siret
 
 from tremplin_shared.events.contracts import ContractType
@@ -49,7 +49,17 @@ Month = Annotated[
 ]
 Hours = Annotated[Decimal, Field(gt=0, le=MONTHLY_CAP, max_digits=5, decimal_places=2, examples=["151.67"])]
 RequiredHours = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2, examples=["2500"])]
-Text300 = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+def no_nul(value: str) -> str:
+    """PostgreSQL text holds no NUL character: refuse it as bad input (422), not a database error."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
+Text300 = Annotated[Text, Field(min_length=1, max_length=300)]
 BuyerKind = Literal["public", "private"]
 
 
@@ -81,9 +91,9 @@ class LotIn(_In):
 
 
 class MarketIn(_In):
-    reference: str = Field(min_length=1, max_length=100, examples=["CD41-2026-017"])
+    reference: Text = Field(min_length=1, max_length=100, examples=["CD41-2026-017"])
     title: Text300
-    legal_basis: str | None = Field(
+    legal_basis: Text | None = Field(
         default=None, max_length=500, examples=["article L2112-2 du code de la commande publique"]
     )
     buyer: Buyer
@@ -104,9 +114,9 @@ class BuyerPatch(_In):
 class MarketPatch(_In):
     """Only the fields sent change; lots change through PATCH /lots/{id}."""
 
-    reference: str | None = Field(default=None, min_length=1, max_length=100)
+    reference: Text | None = Field(default=None, min_length=1, max_length=100)
     title: Text300 | None = None
-    legal_basis: str | None = Field(default=None, max_length=500)
+    legal_basis: Text | None = Field(default=None, max_length=500)
     buyer: BuyerPatch | None = None
 
 
@@ -185,7 +195,7 @@ class PlacementIn(_In):
     mode: FulfilmentMode
     contract_type: ContractType
     start_date: date
-    override_reason: str | None = Field(
+    override_reason: Text | None = Field(
         default=None, max_length=2000, description="A facilitator's reason to place a participant not known as eligible"
     )
 
@@ -210,7 +220,7 @@ class PlacementList(BaseModel):
 
 
 class OverrideIn(_In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
     @field_validator("reason")
     @classmethod
@@ -227,7 +237,7 @@ class HoursIn(_In):
 
 
 class RejectIn(_In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
     @field_validator("reason")
     @classmethod

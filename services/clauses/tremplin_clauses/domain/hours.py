@@ -7,6 +7,7 @@ that count against the cap are every entry of that person and month that is not 
 (declared ones too, since they may be validated).
 """
 
+import calendar
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -108,8 +109,7 @@ def add_months(day: date, months: int) -> date:
 
 
 def days_in_month(year: int, month: int) -> int:
-    following = date(year + month // 12, month % 12 + 1, 1)
-    return (following - date(year, month, 1)).days
+    return calendar.monthrange(year, month)[1]
 
 
 def end_of_month(day: date) -> date:

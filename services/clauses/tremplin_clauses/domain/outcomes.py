@@ -28,7 +28,10 @@ class Milestone:
 
 
 def measure_date(last_month: date, months: int) -> date:
-    return end_of_month(add_months(last_month.replace(day=1), months))
+    try:
+        return end_of_month(add_months(last_month.replace(day=1), months))
+    except ValueError:  # past year 9999: never measurable
+        return date.max
 
 
 def status_on(day: date, milestones: list[Milestone]) -> bool:
