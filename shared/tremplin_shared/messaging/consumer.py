@@ -7,8 +7,10 @@ by one so a poison message is isolated: after `max_attempts` failures it goes to
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -29,6 +31,35 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class BatchHandler:
+    """Applies many events of one type in one go (one statement for the lot, not one per event).
+
+    A service whose handlers include one gets its batches in rounds: round n holds the n-th event of
+    every aggregate (Kafka key) of the batch, so an aggregate's events still apply in order, while
+    events of different aggregates — which Kafka never orders anyway — are grouped by type.
+    """
+
+    apply: Callable[[AsyncSession, list[tuple[CloudEvent, EventData]]], Awaitable[None]]
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent, data: EventData) -> None:
+        """One event: a batch of one (so it is a `Handler` too)."""
+        await self.apply(session, [(event, data)])
+
+
+def rounds(items: list[tuple[CloudEvent, EventData]]) -> list[list[tuple[CloudEvent, EventData]]]:
+    """Round n = the n-th event of each aggregate, in the batch's order."""
+    seen: dict[str | None, int] = {}
+    out: list[list[tuple[CloudEvent, EventData]]] = []
+    for item in items:
+        n = seen.get(item[0].subject, 0)
+        seen[item[0].subject] = n + 1
+        if n == len(out):
+            out.append([])
+        out[n].append(item)
+    return out
+
+
 class PoisonMessage(Exception):
     """A record that can never be applied (unreadable envelope, payload breaking its contract)."""
 
@@ -45,6 +76,14 @@ def decode(record: ConsumerRecord) -> tuple[CloudEvent, EventData | None]:
         return event, contract.model_validate(event.data)
     except ValidationError as exc:
         raise PoisonMessage(f"{event.type} breaks its contract: {exc}") from exc
+
+
+@functools.cache
+def _inbox_insert(dialect_name: str):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING event_id, built once: run with many rows of parameters
+    (SQLAlchemy sends them as multi-row VALUES), it returns the ids that were new."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -65,7 +104,7 @@ class EventConsumer:
         self,
         name: str,
         topics: list[str],
-        handlers: dict[str, Handler],
+        handlers: dict[str, Handler | BatchHandler],
         sessionmaker: async_sessionmaker[AsyncSession],
         bootstrap: str,
         max_attempts: int = 5,
@@ -147,35 +186,54 @@ class EventConsumer:
 
     async def _apply(self, records: list[ConsumerRecord]) -> None:
         decoded = [decode(record) for record in records]
+        wanted = [(event, data) for event, data in decoded if data is not None and event.type in self.handlers]
         async with self.sessionmaker() as session:
             async with session.begin():
-                for event, data in decoded:
-                    await self._apply_event(session, event, data)
+                fresh = await self._first_time(session, [event for event, _ in wanted])
+                todo = []
+                for event, data in wanted:
+                    if event.id in fresh:
+                        fresh.discard(event.id)  # the same event twice in one batch applies once
+                        todo.append((event, data))
+                if any(isinstance(self.handlers[event.type], BatchHandler) for event, _ in todo):
+                    for round_ in rounds(todo):
+                        await self._apply_round(session, round_)
+                else:
+                    for event, data in todo:
+                        await self._run_handler(session, event, data)
             if self.after_db_commit is not None:
                 await self.after_db_commit(records)
         self.applied_total += len(records)
 
-    async def _apply_event(self, session: AsyncSession, event: CloudEvent, data: EventData | None) -> None:
-        handler = self.handlers.get(event.type)
-        if handler is None or data is None:
-            return  # not an event this service cares about
-        if not await self._first_time(session, event):
-            return
+    async def _apply_round(self, session: AsyncSession, items: list[tuple[CloudEvent, EventData]]) -> None:
+        by_type: dict[str, list[tuple[CloudEvent, EventData]]] = {}
+        for item in items:
+            by_type.setdefault(item[0].type, []).append(item)
+        for ce_type, group in by_type.items():
+            handler = self.handlers[ce_type]
+            if isinstance(handler, BatchHandler):
+                await handler.apply(session, group)
+            else:
+                for event, data in group:
+                    await self._run_handler(session, event, data)
+
+    async def _run_handler(self, session: AsyncSession, event: CloudEvent, data: EventData) -> None:
         token = request_id_var.set(event.request_id)
         try:
-            await handler(session, event, data)
+            await self.handlers[event.type](session, event, data)
         finally:
             request_id_var.reset(token)
 
-    async def _first_time(self, session: AsyncSession, event: CloudEvent) -> bool:
-        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-        stmt = (
-            dialect.insert(inbox)
-            .values(consumer=self.name, event_id=event.id, event_type=event.type, processed_at=datetime.now(UTC))
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        )
-        return (await session.execute(stmt)).first() is not None
+    async def _first_time(self, session: AsyncSession, events: list[CloudEvent]) -> set[str]:
+        """Record the batch's events in the inbox in one statement; the ids not seen before."""
+        if not events:
+            return set()
+        now = datetime.now(UTC)
+        rows = {
+            e.id: {"consumer": self.name, "event_id": e.id, "event_type": e.type, "processed_at": now} for e in events
+        }
+        result = await session.execute(_inbox_insert(session.bind.dialect.name), list(rows.values()))
+        return set(result.scalars())
 
     async def _apply_one_with_retries(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         error: Exception | None = None
