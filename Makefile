@@ -36,7 +36,8 @@ format: install
 ## Event path benchmark: raw aiokafka vs outbox → relay → Kafka → consumer → projection.
 bench-bus: install
 	deploy/dev/ensure-services.sh
-	$(PY) -m bench.bus
+	$(PY) -m bench.bus --writer import
+	$(PY) -m bench.bus --writer api
 
 ## Ranking benchmark: the service's spatial index vs brute-force NumPy vs PostGIS (installs PostGIS if missing).
 bench-matching: install
