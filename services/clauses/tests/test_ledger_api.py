@@ -10,11 +10,12 @@ from tremplin_clauses.adapters.orm import hours_entries, placements
 from tremplin_shared.events.clauses import (
     ClauseHoursValidatedV1,
     ClauseLotCompletedV1,
+    ClauseMarketCreatedV1,
     ClausePlacementCreatedV1,
 )
 from tremplin_shared.messaging.tables import outbox
 
-from .conftest import lot_body
+from .conftest import lot_body, market_body
 
 
 async def event_types(app) -> list[str]:
@@ -166,6 +167,9 @@ async def test_validation_needs_the_facilitator_role_and_follows_the_machine(cla
     listed = await clauses.client.get(f"/api/v1/clauses/lots/{lot['id']}/hours", params={"status": "rejected"},
                                       headers=clauses.headers())  # fmt: skip
     assert [e["id"] for e in listed.json()["items"]] == [b["id"]]
+    by_month = await clauses.client.get(f"/api/v1/clauses/lots/{lot['id']}/hours", params={"month": "2026-02"},
+                                        headers=clauses.headers())  # fmt: skip
+    assert [e["id"] for e in by_month.json()["items"]] == [a["id"]]
 
 
 async def test_progress_counts_only_validated_hours_and_says_when_behind(clauses):
@@ -230,3 +234,29 @@ async def test_a_lot_is_completed_once_when_validated_hours_reach_required(claus
         ).one()
     completed = ClauseLotCompletedV1.model_validate_json(row.value)
     assert (str(completed.lot_id), completed.validated_hours, completed.required_hours) == (lot["id"], 200, 200)
+
+
+async def test_idempotency_key_gives_back_what_the_first_request_created(clauses):
+    key = {"Idempotency-Key": "sheet-2026-03-line-12"}
+    body = market_body()
+    first = await clauses.client.post("/api/v1/clauses/markets", json=body, headers=clauses.headers() | key)
+    again = await clauses.client.post("/api/v1/clauses/markets", json=body, headers=clauses.headers() | key)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    other = await clauses.client.post("/api/v1/clauses/markets", json=market_body(), headers=clauses.headers() | key)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "idempotency-key"
+    lot = first.json()["lots"][0]
+    pid = await clauses.participant()
+    placement = {"participant_id": pid, "mode": "direct_hire", "contract_type": "cdd", "start_date": "2026-01-05"}
+    placed = [await clauses.client.post(f"/api/v1/clauses/lots/{lot['id']}/placements", json=placement,
+                                        headers=clauses.headers() | key) for _ in range(2)]  # fmt: skip
+    assert [p.status_code for p in placed] == [201, 201] and placed[0].json() == placed[1].json()
+    hours = {"participant_id": pid, "month": "2026-03", "hours": "150"}
+    declared = [await clauses.client.post(f"/api/v1/clauses/lots/{lot['id']}/hours", json=hours,
+                                          headers=clauses.headers() | key) for _ in range(3)]  # fmt: skip
+    assert {d.json()["id"] for d in declared} == {declared[0].json()["id"]}
+    assert await count(clauses.app, hours_entries) == 1  # 150 h once, not 450 (which the cap would refuse)
+    # Without a key, the same body is a new entry (here: over the cap).
+    assert (await clauses.declare(lot["id"], pid, "2026-03", 150)).status_code == 422
+    types = await event_types(clauses.app)
+    assert types.count(ClausePlacementCreatedV1.ce_type) == 1
+    assert types.count(ClauseMarketCreatedV1.ce_type) == 1

@@ -228,3 +228,20 @@ async def test_the_cap_holds_under_concurrent_declarations_on_postgresql(clauses
         await clauses.place(lot["id"], pid)
     results = await asyncio.gather(*(clauses.declare(lot["id"], pid, "2026-09", 50) for lot in market["lots"]))
     assert sorted(r.status_code for r in results) == [201] * 4 + [422] * 4
+
+
+async def test_twin_requests_with_one_idempotency_key_create_one_entry_on_postgresql(clauses_pg):
+    import asyncio
+
+    clauses = clauses_pg
+    lot = (await clauses.market())["lots"][0]
+    pid = await clauses.participant()
+    await clauses.place(lot["id"], pid)
+    headers = clauses.headers() | {"Idempotency-Key": "portail-entreprise-8812"}
+    body = {"participant_id": pid, "month": "2026-05", "hours": "70"}
+    url = f"/api/v1/clauses/lots/{lot['id']}/hours"
+    results = await asyncio.gather(*(clauses.client.post(url, json=body, headers=headers) for _ in range(5)))
+    assert [r.status_code for r in results] == [201] * 5, [r.text for r in results]
+    assert len({r.json()["id"] for r in results}) == 1
+    listed = (await clauses.client.get(url, headers=clauses.headers())).json()["items"]
+    assert len(listed) == 1

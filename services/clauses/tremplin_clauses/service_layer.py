@@ -9,10 +9,12 @@ hours is completed (once). A hire from matching on an offer linked to a lot crea
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +30,7 @@ from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
 from tremplin_shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
+from .adapters import idempotency
 from .adapters import repository as repo
 from .adapters.projection import get_known, record_hire
 from .api.schemas import CalculatorIn, HoursIn, LotPatch, MarketIn, MarketPatch, PlacementIn
@@ -54,6 +57,49 @@ def is_facilitator(identity: Identity) -> bool:
     return identity.has_role(*FACILITATOR)
 
 
+# ---------------------------------------------------------------------------------------- idempotency
+# `stage(session, resource id)`: called by a creation inside its transaction (see `idempotent`).
+Stage = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+
+
+async def idempotent(
+    session: AsyncSession,
+    identity: Identity,
+    scope: str,
+    key: str | None,
+    body: BaseModel,
+    create: Callable[[Stage | None], Awaitable[dict]],
+    read: Callable[[uuid.UUID], Awaitable[dict]],
+) -> dict:
+    """Run `create` once per Idempotency-Key (per tenant and scope): a repeated request with the same
+    body gets what the first created (its current state); the key with another body is a 422."""
+    if not key:
+        return await create(None)
+    digest = idempotency.request_hash(body.model_dump(mode="json"))
+
+    async def replay() -> uuid.UUID | None:
+        async with session.begin():
+            found = await idempotency.find(session, identity.tenant, scope, key)
+        if found is None:
+            return None
+        if found["request_hash"] != digest:
+            raise invalid(("idempotency-key", "already used for another request"), where="header")
+        return found["resource_id"]
+
+    if (done := await replay()) is not None:
+        return await read(done)
+
+    async def stage(s: AsyncSession, resource_id: uuid.UUID) -> None:
+        await idempotency.remember(s, identity.tenant, scope, key, digest, resource_id)
+
+    try:
+        return await create(stage)
+    except (IntegrityError, Conflict):  # a twin request with the same key committed first
+        if (done := await replay()) is not None:
+            return await read(done)
+        raise
+
+
 # --------------------------------------------------------------------------------------------- markets
 def _check_lots(lots: list, prefix: str = "lots") -> None:
     errors, seen = [], {}
@@ -69,7 +115,7 @@ def _check_lots(lots: list, prefix: str = "lots") -> None:
         raise invalid(*errors)
 
 
-async def create_market(session: AsyncSession, identity: Identity, body: MarketIn) -> dict:
+async def create_market(session: AsyncSession, identity: Identity, body: MarketIn, stage: Stage | None = None) -> dict:
     _check_lots(body.lots)
     at = now()
     market_id = uuid.uuid4()
@@ -129,6 +175,8 @@ async def create_market(session: AsyncSession, identity: Identity, body: MarketI
                 created_at=at,
             )
             await outbox.add_event(session, event, tenant=identity.tenant, source=SOURCE)
+            if stage:
+                await stage(session, market_id)
     except IntegrityError:  # the same reference created concurrently
         raise _reference_taken(body.reference) from None
     return await get_market(session, identity, market_id)
@@ -276,7 +324,9 @@ async def _insert_placement(session: AsyncSession, tenant: str, lot: dict, value
     return row
 
 
-async def create_placement(session: AsyncSession, identity: Identity, lot_id: uuid.UUID, body: PlacementIn) -> dict:
+async def create_placement(
+    session: AsyncSession, identity: Identity, lot_id: uuid.UUID, body: PlacementIn, stage: Stage | None = None
+) -> dict:
     try:
         async with session.begin():
             lot = await get_lot(session, identity, lot_id)
@@ -323,6 +373,8 @@ async def create_placement(session: AsyncSession, identity: Identity, lot_id: uu
                     "created_by": identity.subject,
                 },
             )
+            if stage:
+                await stage(session, row["id"])
     except IntegrityError:
         async with session.begin():
             existing = await repo.find_placement(session, identity.tenant, lot_id, body.participant_id)
@@ -467,7 +519,9 @@ async def stage_hours(
     return row
 
 
-async def declare_hours(session: AsyncSession, identity: Identity, lot_id: uuid.UUID, body: HoursIn) -> dict:
+async def declare_hours(
+    session: AsyncSession, identity: Identity, lot_id: uuid.UUID, body: HoursIn, stage: Stage | None = None
+) -> dict:
     async with session.begin():
         lot = await get_lot(session, identity, lot_id)
         try:
@@ -478,6 +532,8 @@ async def declare_hours(session: AsyncSession, identity: Identity, lot_id: uuid.
             if exc.status == 409:
                 raise Conflict(exc.errors[0][1], **exc.extra) from None
             raise invalid(*exc.errors, **exc.extra) from None
+        if stage:
+            await stage(session, row["id"])
     return await get_hours(session, identity, row["id"])
 
 

@@ -127,4 +127,17 @@ hours_entries = sa.Table(
     sa.Index("ix_hours_tenant_month_status", "tenant", "month", "status"),
 )
 
+# Idempotency-Key of machine POSTs: the key, per tenant and route, and what it created. The row is
+# written in the transaction of the creation, so a replay finds it or nothing was created.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("scope", sa.String(100), primary_key=True),  # e.g. "hours:<lot id>"
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
 target_metadata = [metadata, messaging_metadata]

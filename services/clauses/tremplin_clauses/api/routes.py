@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -41,6 +41,14 @@ from .schemas import (
 
 router = APIRouter(prefix="/api/v1/clauses", tags=["clauses"])
 Facilitator = Annotated[Identity, Depends(require_roles("facilitator"))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1, max_length=200,
+        description="Send the same key again (with the same body) and get what the first request created, "
+        "not a second one; the key with another body is 422.",
+    ),
+]  # fmt: skip
 CSV = "text/csv"
 
 
@@ -77,8 +85,18 @@ def wants_csv(request: Request) -> bool:
 
 # --------------------------------------------------------------------------------------------- markets
 @router.post("/markets", response_model=MarketOut, status_code=201, summary="Register a market with its lots")
-async def create_market(body: MarketIn, identity: CurrentIdentity, session: DbSession, request: Request):
-    market = await service_layer.create_market(session, identity, body)
+async def create_market(
+    body: MarketIn,
+    identity: CurrentIdentity,
+    session: DbSession,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+):
+    market = await service_layer.idempotent(
+        session, identity, "markets", idempotency_key, body,
+        lambda stage: service_layer.create_market(session, identity, body, stage),
+        lambda market_id: service_layer.get_market(session, identity, market_id),
+    )  # fmt: skip
     wake_relay(request)
     return market_out(market)
 
@@ -142,9 +160,18 @@ async def calculator(body: CalculatorIn, identity: CurrentIdentity):
     "facilitator may place them anyway with an `override_reason`, which is kept (an override by anyone else is 403).",
 )
 async def create_placement(
-    lot_id: uuid.UUID, body: PlacementIn, identity: CurrentIdentity, session: DbSession, request: Request
+    lot_id: uuid.UUID,
+    body: PlacementIn,
+    identity: CurrentIdentity,
+    session: DbSession,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ):
-    placement = await service_layer.create_placement(session, identity, lot_id, body)
+    placement = await service_layer.idempotent(
+        session, identity, f"placements:{lot_id}", idempotency_key, body,
+        lambda stage: service_layer.create_placement(session, identity, lot_id, body, stage),
+        lambda placement_id: service_layer.get_placement(session, identity, placement_id),
+    )  # fmt: skip
     wake_relay(request)
     return placement
 
@@ -177,8 +204,19 @@ async def override_placement(placement_id: uuid.UUID, body: OverrideIn, identity
     description="Hours of a placed participant for a month of the lot's period, `declared`. More than 210 h for "
     "the participant in the month, all lots together (rejected entries aside), is 422 with `other_entries`.",
 )
-async def declare_hours(lot_id: uuid.UUID, body: HoursIn, identity: CurrentIdentity, session: DbSession):
-    return hours_out(await service_layer.declare_hours(session, identity, lot_id, body))
+async def declare_hours(
+    lot_id: uuid.UUID,
+    body: HoursIn,
+    identity: CurrentIdentity,
+    session: DbSession,
+    idempotency_key: IdempotencyKey = None,
+):
+    entry = await service_layer.idempotent(
+        session, identity, f"hours:{lot_id}", idempotency_key, body,
+        lambda stage: service_layer.declare_hours(session, identity, lot_id, body, stage),
+        lambda hours_id: service_layer.get_hours(session, identity, hours_id),
+    )  # fmt: skip
+    return hours_out(entry)
 
 
 @router.get("/lots/{lot_id}/hours", response_model=HoursList)
