@@ -1,7 +1,8 @@
 """Who is calling and may they: the credential presented, then THE permission table.
 
-A credential is an API key (`Authorization: Bearer trm_…` or `X-API-Key: trm_…`). The key itself
-is never logged, stored or forwarded; only its row (tenant, roles, id) is used.
+A credential is an API key (`Authorization: Bearer trm_…` or `X-API-Key: trm_…`) or, when OIDC is
+configured, a bearer token of the identity provider (`Authorization: Bearer eyJ…`). The key or
+token itself is never logged, stored or forwarded; only who it stands for is used.
 """
 
 import logging
@@ -17,9 +18,11 @@ from tremplin_shared.problems import Forbidden, NotFound, Unauthorized, problem_
 
 from .adapters.api_keys import ApiKeyRepository
 from .domain.api_keys import ApiKey, KeyRejected
+from .domain.oidc import TokenRejected
 from .domain.permissions import allowed_roles, known_path
 from .domain.principal import Principal
 from .keys import Sessionmaker, find_usable_key, utcnow
+from .oidc import OidcVerifier, looks_like_jwt
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,22 @@ def presented_key(request: Request) -> str | None:
 class Authenticator:
     """Checks keys against the database; writes last_used_at at most once per key and interval."""
 
-    def __init__(self, sessionmaker: Sessionmaker, touch_interval_seconds: float = 60.0) -> None:
+    def __init__(
+        self, sessionmaker: Sessionmaker, touch_interval_seconds: float = 60.0, oidc: OidcVerifier | None = None
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.oidc = oidc
         self.touch_interval_seconds = touch_interval_seconds
         self._touched: dict[uuid.UUID, datetime] = {}  # last write by this process, per key
 
     async def authenticate(self, plaintext: str | None) -> Principal:
         if not plaintext:
             raise ApiKeyRequired("An API key is required: 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
+        if self.oidc is not None and looks_like_jwt(plaintext):
+            try:
+                return await self.oidc.verify(plaintext)
+            except TokenRejected as exc:
+                raise ApiKeyRequired(exc.reason) from None
         now = utcnow()
         try:
             key = await find_usable_key(self.sessionmaker, plaintext, now)

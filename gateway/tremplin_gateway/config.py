@@ -23,11 +23,40 @@ class Settings(ComponentSettings):
     upstream_max_connections: int = Field(default=200, ge=1)
     upstream_max_keepalive_connections: int = Field(default=50, ge=0)
     upstream_keepalive_expiry_seconds: float = Field(default=5.0, ge=0)
+    # Per-upstream read timeout, overriding the one above: {"funding": 60} (JSON in the env var).
+    upstream_read_timeouts: dict[str, float] = Field(default_factory=dict)
+    # Retries of GET/HEAD/OPTIONS (never of a method that may write) when the upstream could not be
+    # reached or answered 502/503/504; backoff base between attempts.
+    upstream_retries: int = Field(default=2, ge=0, le=5)
+    upstream_retry_backoff_seconds: float = Field(default=0.05, ge=0)
+    # Circuit breaker per upstream: that many consecutive failures open it; after the recovery
+    # time one probe request goes through.
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_recovery_seconds: float = Field(default=10.0, gt=0)
+    # Largest request body accepted (413 beyond).
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    # The audit of every request is written in batches, at most this long after the request.
+    audit_flush_interval_seconds: float = Field(default=0.5, gt=0)
+    # CORS: the origins allowed to call the API from a browser (none by default: no CORS headers).
+    cors_allow_origins: list[str] = Field(default_factory=list)
     # Fetching each service's /openapi.json for the merged document.
     openapi_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # last_used_at is written at most once per key and per interval, not on every request.
     api_key_touch_interval_seconds: float = Field(default=60.0, ge=0)
+
+    # OIDC bearer tokens (off unless an issuer is set): the provider's issuer and this API's
+    # audience, its keys (a JWKS URL, fetched and cached, or the JWKS JSON itself), and which claims
+    # carry the tenant and the roles (dotted paths: "realm_access.roles").
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks: str | None = None
+    oidc_jwks_cache_seconds: float = Field(default=300.0, ge=0)
+    oidc_tenant_claim: str = "tenant"
+    oidc_roles_claim: str = "roles"
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    oidc_leeway_seconds: int = Field(default=30, ge=0)
 
     # Rate limits (the `limits` notation). Memory storage unless a Redis URL is given, e.g.
     # redis://redis:6379/0 — needed as soon as more than one gateway process runs.
@@ -35,6 +64,10 @@ class Settings(ComponentSettings):
     rate_limit_default: str = "120/minute"  # per API key (or token subject), unless the key has its own
     rate_limit_auth_failures: str = "20/minute"  # failed authentications per client address
     rate_limit_key_prefix: str = "tremplin-gateway"  # Redis key prefix
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_audience and (self.oidc_jwks_url or self.oidc_jwks))
 
     @property
     def upstreams(self) -> dict[str, str]:

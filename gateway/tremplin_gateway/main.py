@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.http import RequestIdMiddleware
@@ -14,9 +15,12 @@ from tremplin_shared.problems import install_problem_handlers
 
 from .api import admin, ops
 from .api import proxy as proxy_routes
-from .auth import Authenticator, install_auth_problem_handler
+from .audit import AuditMiddleware, AuditWriter
+from .auth import API_KEY_HEADER, Authenticator, install_auth_problem_handler
+from .body_limit import BodyLimitMiddleware
 from .config import Settings
 from .keys import migrate
+from .oidc import OidcVerifier
 from .openapi import VERSION
 from .proxy import Proxy, upstream_client
 from .ratelimit import RateLimits, make_storage
@@ -39,7 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.http = client
-        app.state.authenticator = Authenticator(sessionmaker, settings.api_key_touch_interval_seconds)
+        oidc = OidcVerifier(settings, client) if settings.oidc_enabled else None
+        app.state.authenticator = Authenticator(sessionmaker, settings.api_key_touch_interval_seconds, oidc)
         app.state.proxy = Proxy(client, settings)
         rate_limits = RateLimits(
             make_storage(settings.redis_url, settings.rate_limit_key_prefix),
@@ -47,10 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.rate_limit_auth_failures,
         )
         app.state.rate_limits = rate_limits
+        audit = AuditWriter(sessionmaker, settings.audit_flush_interval_seconds)
+        app.state.audit = audit
+        audit.start()
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
         try:
             yield
         finally:
+            await audit.stop()
             await client.aclose()
             await rate_limits.close()
             await engine.dispose()
@@ -65,6 +74,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # Outermost last: request id (and access log) around everything, the audit, CORS, the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", API_KEY_HEADER, "content-type", "idempotency-key", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after", "location"],
+            max_age=600,
+        )
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     install_auth_problem_handler(app)

@@ -5,7 +5,10 @@ cannot forge it because client headers are forwarded from an allow-list that doe
 (nor the API key). Responses are streamed back as they come, hop-by-hop headers removed.
 """
 
+import asyncio
 import logging
+import math
+import time
 
 import httpx
 from fastapi import Request
@@ -17,6 +20,7 @@ from tremplin_shared.log import current_request_id
 from tremplin_shared.problems import problem_response
 
 from .config import Settings
+from .domain.circuit import CircuitBreaker
 from .domain.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,11 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# Only methods that never write are retried, and only without a body (a stream is not replayable).
+RETRIED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Answers that say "the service, not the request, is the problem": retried, and failures for the breaker.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
 # The gateway's server adds its own Date, Server and X-Request-ID.
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server", "x-request-id"}
 
@@ -107,6 +116,20 @@ class Proxy:
         self.client = client
         self.settings = settings
         self.upstreams = {name: httpx.URL(url) for name, url in settings.upstreams.items()}
+        self.breakers = {
+            name: CircuitBreaker(settings.circuit_failure_threshold, settings.circuit_recovery_seconds)
+            for name in self.upstreams
+        }
+        self.timeouts = {
+            name: client.timeout if name not in settings.upstream_read_timeouts
+            else httpx.Timeout(
+                connect=settings.upstream_connect_timeout_seconds,
+                read=settings.upstream_read_timeouts[name],
+                write=settings.upstream_write_timeout_seconds,
+                pool=settings.upstream_pool_timeout_seconds,
+            )
+            for name in self.upstreams
+        }  # fmt: skip
 
     def identity_header(self, caller: Principal, request_id: str | None) -> str:
         identity = Identity(tenant=caller.tenant, subject=caller.subject, roles=caller.roles, request_id=request_id)
@@ -149,28 +172,71 @@ class Proxy:
         return headers
 
     async def forward(self, request: Request, service: str, caller: Principal) -> StreamingResponse | JSONResponse:
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        upstream_request = self.client.build_request(
-            request.method,
-            self.upstream_url(service, request),
-            headers=self.upstream_headers(request, caller),
-            content=request.stream() if has_body else None,
-        )
+        breaker = self.breakers[service]
+        if not breaker.allow(time.monotonic()):
+            wait = max(1, math.ceil(breaker.retry_after(time.monotonic())))
+            return problem_response(
+                503, "Service Unavailable", f"The {service} service is failing; not tried for now.",
+                headers={"Retry-After": str(wait)}, service=service, circuit="open",
+            )  # fmt: skip
+        verdict = False
         try:
-            upstream = await self.client.send(upstream_request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return self._unavailable(service, f"The {service} service is unavailable.", exc)
-        except httpx.TimeoutException as exc:
-            return self._unavailable(service, f"The {service} service did not answer in time.", exc)
-        except httpx.HTTPError as exc:
-            log.warning("upstream error", extra={"fields": {"service": service, "error": repr(exc)}})
-            return problem_response(502, "Bad Gateway", f"The {service} service answered with an invalid response.")
+            upstream, failure = await self._send(request, service, caller)
+            if upstream is None:
+                breaker.failure(time.monotonic())
+                verdict = True
+                return failure
+            if upstream.status_code in UNAVAILABLE_STATUSES:
+                breaker.failure(time.monotonic())
+            else:
+                breaker.success()
+            verdict = True
+        finally:
+            if not verdict:
+                breaker.abandon()
 
         response = StreamingResponse(
             self._body(service, upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
         )
         response.raw_headers = self.response_headers(service, upstream)
         return response
+
+    async def _send(
+        self, request: Request, service: str, caller: Principal
+    ) -> tuple[httpx.Response | None, JSONResponse | None]:
+        """The upstream's answer (retried when that is safe), or the problem to answer instead."""
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+        retried = request.method in RETRIED_METHODS and not has_body
+        attempts = 1 + (self.settings.upstream_retries if retried else 0)
+        failure: JSONResponse | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(self.settings.upstream_retry_backoff_seconds * 2 ** (attempt - 1))
+            upstream_request = self.client.build_request(
+                request.method,
+                self.upstream_url(service, request),
+                headers=self.upstream_headers(request, caller),
+                content=request.stream() if has_body else None,
+                timeout=self.timeouts[service],
+            )
+            try:
+                upstream = await self.client.send(upstream_request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                failure = self._unavailable(service, f"The {service} service is unavailable.", exc)
+                continue  # nothing reached the service: safe to try again
+            except httpx.TimeoutException as exc:
+                # It may be working on it: trying again would only double the wait.
+                return None, self._unavailable(service, f"The {service} service did not answer in time.", exc)
+            except httpx.HTTPError as exc:
+                log.warning("upstream error", extra={"fields": {"service": service, "error": repr(exc)}})
+                detail = f"The {service} service answered with an invalid response."
+                failure = problem_response(502, "Bad Gateway", detail, service=service)
+                continue
+            if upstream.status_code in UNAVAILABLE_STATUSES and attempt < attempts - 1:
+                await upstream.aclose()
+                continue
+            return upstream, None
+        return None, failure
 
     @staticmethod
     async def _body(service: str, upstream: httpx.Response):

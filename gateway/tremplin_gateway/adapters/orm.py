@@ -29,4 +29,21 @@ api_keys = sa.Table(
     sa.Column("rate_limit", sa.String(32), nullable=True),  # "600/minute"; NULL: the gateway's default
 )
 
+# Every request through the gateway (written in batches by tremplin_gateway.audit).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("tenant", sa.String(100), nullable=True),
+    sa.Column("subject", sa.String(200), nullable=True),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("path", sa.String(2000), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("client", sa.String(100), nullable=True),
+    sa.Index("ix_audit_log_tenant_at", "tenant", "at"),
+)
+
 target_metadata = metadata

@@ -5,15 +5,18 @@ tenant is 404, as any foreign id on the platform.
 """
 
 import uuid
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from tremplin_shared.problems import NotFound, Unprocessable
 
+from ..adapters.audit import AuditRepository
 from ..auth import Caller
 from ..domain.api_keys import InvalidApiKeyRequest
 from ..keys import create_api_key, get_api_key, list_api_keys, revoke_api_key, utcnow
-from .schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
+from .schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut, AuditEntryOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -61,3 +64,21 @@ async def revoke_key(key_id: uuid.UUID, caller: Caller, request: Request) -> Api
     if key is None:
         raise NotFound("No such API key.")
     return ApiKeyOut.of(key, utcnow())
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], summary="The requests of the caller's tenant, newest first")
+async def audit(
+    caller: Caller,
+    request: Request,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    subject: str | None = None,
+    status_code: Annotated[int | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntryOut]:
+    await request.app.state.audit.flush()  # what is still queued, this request aside
+    async with request.app.state.sessionmaker() as session:
+        entries = await AuditRepository(session).list(
+            caller.tenant, since=since, until=until, subject=subject, status=status_code, limit=limit
+        )
+    return [AuditEntryOut(**{k: getattr(e, k) for k in AuditEntryOut.model_fields}) for e in entries]

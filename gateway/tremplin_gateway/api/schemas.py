@@ -49,3 +49,15 @@ class ApiKeyIn(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str = Field(description="The key itself — shown this once, stored only as a hash.")
+
+
+class AuditEntryOut(BaseModel):
+    at: datetime
+    request_id: str | None
+    tenant: str | None
+    subject: str | None
+    method: str
+    path: str
+    status: int
+    latency_ms: float
+    client: str | None
