@@ -238,7 +238,7 @@ async def test_twin_requests_with_one_idempotency_key_create_one_entry_on_postgr
     pid = await clauses.participant()
     await clauses.place(lot["id"], pid)
     headers = clauses.headers() | {"Idempotency-Key": "portail-entreprise-8812"}
-    body = {"participant_id": pid, "month": "2026-05", "hours": "70"}
+    body = {"participant_id": pid, "month": "2026-05", "hours": "150"}  # two of them would pass the cap
     url = f"/api/v1/clauses/lots/{lot['id']}/hours"
     results = await asyncio.gather(*(clauses.client.post(url, json=body, headers=headers) for _ in range(5)))
     assert [r.status_code for r in results] == [201] * 5, [r.text for r in results]

@@ -94,7 +94,8 @@ async def idempotent(
 
     try:
         return await create(stage)
-    except (IntegrityError, Conflict):  # a twin request with the same key committed first
+    except (IntegrityError, Conflict, Unprocessable):  # a twin with the same key committed first (or its
+        # entry now makes this one a duplicate, or over the cap): give back what the twin created
         if (done := await replay()) is not None:
             return await read(done)
         raise
