@@ -260,3 +260,18 @@ async def test_idempotency_key_gives_back_what_the_first_request_created(clauses
     types = await event_types(clauses.app)
     assert types.count(ClausePlacementCreatedV1.ce_type) == 1
     assert types.count(ClauseMarketCreatedV1.ce_type) == 1
+
+
+async def test_lowering_the_required_hours_can_complete_a_lot(clauses):
+    lot = (await clauses.market(lots=[lot_body(1, required_hours="300")]))["lots"][0]
+    pid = await clauses.participant()
+    await clauses.place(lot["id"], pid)
+    entry = (await clauses.declare(lot["id"], pid, "2026-02", 120)).json()
+    await clauses.validate(entry["id"])
+    url = f"/api/v1/clauses/lots/{lot['id']}"
+    assert (await clauses.client.patch(url, json={"required_hours": "150"}, headers=clauses.headers())).json()[
+        "completed_at"
+    ] is None
+    patched = await clauses.client.patch(url, json={"required_hours": "120"}, headers=clauses.headers())
+    assert patched.json()["completed_at"] is not None
+    assert (await event_types(clauses.app)).count(ClauseLotCompletedV1.ce_type) == 1

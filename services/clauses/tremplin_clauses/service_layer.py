@@ -431,7 +431,7 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
     if lot is None:
         log.warning("hire on an unknown clause lot", extra={"fields": {"lot_id": str(data.clause_lot_id)}})
         return
-    if await repo.placement_of_application(session, data.application_id) is not None:
+    if await repo.placement_of_application(session, event.tenant, data.application_id) is not None:
         return
     if await repo.find_placement(session, event.tenant, lot["id"], data.participant_id) is not None:
         return

@@ -158,8 +158,9 @@ async def find_placement(session: AsyncSession, tenant: str, lot_id: uuid.UUID, 
     return row._asdict() if row else None
 
 
-async def placement_of_application(session: AsyncSession, application_id: uuid.UUID) -> dict | None:
-    row = (await session.execute(sa.select(placements).where(placements.c.application_id == application_id))).first()
+async def placement_of_application(session: AsyncSession, tenant: str, application_id: uuid.UUID) -> dict | None:
+    stmt = sa.select(placements).where(placements.c.tenant == tenant, placements.c.application_id == application_id)
+    row = (await session.execute(stmt)).first()
     return row._asdict() if row else None
 
 
