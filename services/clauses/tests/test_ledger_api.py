@@ -170,6 +170,10 @@ async def test_validation_needs_the_facilitator_role_and_follows_the_machine(cla
     by_month = await clauses.client.get(f"/api/v1/clauses/lots/{lot['id']}/hours", params={"month": "2026-02"},
                                         headers=clauses.headers())  # fmt: skip
     assert [e["id"] for e in by_month.json()["items"]] == [a["id"]]
+    page = await clauses.client.get(f"/api/v1/clauses/lots/{lot['id']}/hours",
+                                    params={"participant_id": pid, "limit": 1, "offset": 1},
+                                    headers=clauses.headers())  # fmt: skip
+    assert [e["id"] for e in page.json()["items"]] == [b["id"]]
 
 
 async def test_progress_counts_only_validated_hours_and_says_when_behind(clauses):

@@ -578,10 +578,11 @@ async def decide(
 
 
 async def list_hours(
-    session: AsyncSession, identity: Identity, lot_id: uuid.UUID, status: str | None, month: date | None
+    session: AsyncSession, identity: Identity, lot_id: uuid.UUID, filters: dict, limit: int, offset: int
 ) -> list[dict]:
+    """filters: status, month, participant_id (each optional)."""
     await get_lot(session, identity, lot_id)
-    return await repo.hours_of_lot(session, identity.tenant, lot_id, status, month)
+    return await repo.hours_of_lot(session, identity.tenant, lot_id, **filters, limit=limit, offset=offset)
 
 
 # -------------------------------------------------------------------------------------------- progress

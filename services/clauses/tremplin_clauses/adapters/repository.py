@@ -218,12 +218,21 @@ async def decide_hours(session: AsyncSession, tenant: str, hours_id: uuid.UUID, 
 
 
 async def hours_of_lot(
-    session: AsyncSession, tenant: str, lot_id: uuid.UUID, status: str | None = None, month: date | None = None
+    session: AsyncSession,
+    tenant: str,
+    lot_id: uuid.UUID,
+    status: str | None = None,
+    month: date | None = None,
+    participant_id: uuid.UUID | None = None,
+    limit: int = 1000,
+    offset: int = 0,
 ) -> list[dict]:
     stmt = sa.select(hours_entries).where(hours_entries.c.tenant == tenant, hours_entries.c.lot_id == lot_id)
     if status is not None:
         stmt = stmt.where(hours_entries.c.status == status)
     if month is not None:
         stmt = stmt.where(hours_entries.c.month == month)
+    if participant_id is not None:
+        stmt = stmt.where(hours_entries.c.participant_id == participant_id)
     stmt = stmt.order_by(hours_entries.c.month, hours_entries.c.declared_at, hours_entries.c.id)
-    return [_hours(row) for row in await session.execute(stmt)]
+    return [_hours(row) for row in await session.execute(stmt.limit(limit).offset(offset))]

@@ -226,8 +226,14 @@ async def list_hours(
     session: DbSession,
     status: Annotated[HoursStatus | None, Query()] = None,
     month: Annotated[Month | None, Query()] = None,
+    participant_id: Annotated[uuid.UUID | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ):
-    return {"items": [hours_out(e) for e in await service_layer.list_hours(session, identity, lot_id, status, month)]}
+    """Entries by month, then declaration time."""
+    filters = {"status": status, "month": month, "participant_id": participant_id}
+    entries = await service_layer.list_hours(session, identity, lot_id, filters, limit, offset)
+    return {"items": [hours_out(e) for e in entries]}
 
 
 @router.get("/hours/{hours_id}", response_model=HoursOut)
