@@ -35,6 +35,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
         "identity_secret": SECRET,
         "openapi_fetch_timeout_seconds": 1.0,
+        "run_background_workers": False,  # no broker here; webhook tests run the worker themselves
         **overrides,
     }
     return Settings(**values)

@@ -37,6 +37,14 @@ class Settings(ComponentSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
     # The audit of every request is written in batches, at most this long after the request.
     audit_flush_interval_seconds: float = Field(default=0.5, gt=0)
+    # Webhooks out: retry schedule (base · 2^(n-1), capped), attempts per delivery, and how many
+    # consecutive failed attempts disable a subscription (until its admin re-enables it).
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_base_seconds: float = Field(default=5.0, ge=0)
+    webhook_retry_max_backoff_seconds: float = Field(default=3600.0, ge=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_disable_after: int = Field(default=20, ge=1)
+    webhook_poll_interval_seconds: float = Field(default=0.5, gt=0)
     # CORS: the origins allowed to call the API from a browser (none by default: no CORS headers).
     cors_allow_origins: list[str] = Field(default_factory=list)
     # Fetching each service's /openapi.json for the merged document.

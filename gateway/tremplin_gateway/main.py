@@ -13,17 +13,19 @@ from tremplin_shared.http import RequestIdMiddleware
 from tremplin_shared.log import configure_logging
 from tremplin_shared.problems import install_problem_handlers
 
-from .api import admin, ops
+from .api import admin, ops, webhooks
 from .api import proxy as proxy_routes
 from .audit import AuditMiddleware, AuditWriter
 from .auth import API_KEY_HEADER, Authenticator, install_auth_problem_handler
 from .body_limit import BodyLimitMiddleware
 from .config import Settings
+from .domain.webhooks import RetryPolicy
 from .keys import migrate
 from .oidc import OidcVerifier
 from .openapi import VERSION
 from .proxy import Proxy, upstream_client
 from .ratelimit import RateLimits, make_storage
+from .webhooks import DeliveryWorker, SecretBox, webhook_consumer
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit = AuditWriter(sessionmaker, settings.audit_flush_interval_seconds)
         app.state.audit = audit
         audit.start()
+        app.state.secret_box = SecretBox(settings.identity_secret)
+        policy = RetryPolicy(
+            settings.webhook_retry_base_seconds,
+            settings.webhook_retry_max_backoff_seconds,
+            settings.webhook_max_attempts,
+            settings.webhook_disable_after,
+        )
+        worker = DeliveryWorker(
+            sessionmaker, app.state.secret_box, policy, settings.webhook_timeout_seconds,
+            settings.webhook_poll_interval_seconds,
+        )  # fmt: skip
+        app.state.webhook_worker = worker
+        consumer = webhook_consumer(settings, sessionmaker)
+        app.state.webhook_consumer = consumer
+        tasks: list[asyncio.Task] = []
+        if settings.run_background_workers:
+            tasks.append(asyncio.create_task(worker.run(), name="webhook-delivery"))
+            tasks.append(asyncio.create_task(consumer.run(), name="webhook-consumer"))
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await consumer.stop()
+            await worker.close()
             await audit.stop()
             await client.aclose()
             await rate_limits.close()
@@ -91,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth_problem_handler(app)
     app.include_router(ops.router)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     app.include_router(proxy_routes.router)  # last: the catch-all for /api/**
     return app
 

@@ -61,3 +61,44 @@ class AuditEntryOut(BaseModel):
     status: int
     latency_ms: float
     client: str | None
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(max_length=2000, examples=["https://si.loir-et-cher.fr/hooks/tremplin"])
+    event_types: list[str] = Field(min_length=1, examples=[["fr.tremplin.clauses.hours.validated.v1"]])
+    secret: str = Field(description="Shared with the receiver to verify signatures; never shown back.")
+
+
+class WebhookOut(BaseModel):
+    id: uuid.UUID
+    tenant: str
+    url: str
+    event_types: list[str]
+    enabled: bool
+    consecutive_failures: int
+    disabled_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: dict) -> "WebhookOut":
+        return cls(**{k: row[k] for k in cls.model_fields})
+
+
+class WebhookAttemptOut(BaseModel):
+    number: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: uuid.UUID
+    event_id: str
+    event_type: str
+    status: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[WebhookAttemptOut]
