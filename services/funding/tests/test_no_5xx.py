@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from .conftest import convention_body, fund_body
 
 ODD = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20), st.floats(allow_nan=True),
+    st.none(), st.booleans(), st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=30), st.sampled_from(["NaN", "Infinity", "-0", "1e400", "0000-01", "2024-02-30", "FR76", ""]),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )  # fmt: skip

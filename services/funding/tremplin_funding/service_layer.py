@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.db import upsert
-from tremplin_shared.events import CloudEvent, ParcoursExitedV1, PlacementHiredV1
+from tremplin_shared.events import CloudEvent, ParcoursExitedV1, PlacementHiredV1, new_event
 from tremplin_shared.events.funding import (
     BudgetBlockedV1,
     DisbursementApprovedV1,
@@ -30,6 +30,7 @@ from tremplin_shared.events.funding import (
 )
 from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
+from tremplin_shared.messaging.tables import outbox as outbox_table
 from tremplin_shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 from .adapters import repository as repo
@@ -64,12 +65,13 @@ from .api.schemas import (
 )
 from .domain import aids
 from .domain import disbursements as lifecycle
-from .domain.cde import MAX_WEEKLY_HOURS, NoSmicRate, Period, monthly_cde
+from .domain.cde import MAX_WEEKLY_HOURS, CdeLine, NoSmicRate, Period, monthly_cde, present
 from .domain.money import CENT, split, to_cent
 
 SOURCE = "/tremplin/funding"
 ZERO = Decimal("0.00")
 LEDGER_CSV_MAX_ROWS = 100_000
+ABSENT = CdeLine(ZERO, 0, ())  # a worker with no day present in the month
 
 
 def now() -> datetime:
@@ -342,6 +344,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
     rows: dict[str, list[dict]] = {}
     try:
         async with session.begin():
+            await repo.lock_period(session, tenant, str(period))
             table = await repo.smic_table(session, tenant)
             convention_rows = [
                 c for c in await repo.list_conventions(session, tenant, kind="cde") if c["start_date"] <= period.last
@@ -352,17 +355,18 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             computed = await repo.computed_by_worker(session, tenant, str(period))
             already = await repo.conventions_with_disbursements(session, tenant, str(period))
             planned = []  # (convention, [line values])
+            memo: dict = {}
             for convention in convention_rows:
                 lines = []
                 for worker in by_convention[convention["id"]]:
-                    try:
-                        cde = monthly_cde(
-                            period, worker["weekly_hours"], convention["cde_rate"], table,
-                            (worker["start_date"], worker["end_date"]),
-                            (convention["start_date"], convention["end_date"]),
-                        )  # fmt: skip
-                    except NoSmicRate as exc:
-                        raise invalid(("period", f"{exc}: add it with PUT /api/v1/funding/smic-rates/…")) from None
+                    span = present(period, (worker["start_date"], worker["end_date"]),
+                                   (convention["start_date"], convention["end_date"]))  # fmt: skip
+                    key = (worker["weekly_hours"], convention["cde_rate"], span)
+                    if (cde := memo.get(key)) is None:  # most workers share hours, rate and days present
+                        try:
+                            cde = memo[key] = monthly_cde(period, key[0], key[1], table, span) if span else ABSENT
+                        except NoSmicRate as exc:
+                            raise invalid(("period", f"{exc}: add it with PUT /api/v1/funding/smic-rates/…")) from None
                     before = computed.get(worker["id"])
                     delta = cde.amount - (before if before is not None else ZERO)
                     if delta == 0 and (before is not None or cde.amount == 0):
@@ -388,7 +392,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             fund_funders = await repo.funders_of(session, tenant, fund_ids)
             fund_envelopes = await repo.envelopes_of(session, tenant, fund_ids)
             committed = await repo.committed_by_fund_year(session, tenant, fund_ids)
-            rows.update(disbursements=[], parts=[], lines=[], transitions=[], ledger=[])
+            rows.update(disbursements=[], parts=[], lines=[], transitions=[], ledger=[], outbox=[])
             for convention, lines in planned:
                 disbursement_id = uuid.uuid4()
                 created_ids.append(disbursement_id)
@@ -429,12 +433,13 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
                         year=period.year, period=str(period), total=total, envelope=envelope, committed=before,
                         blocked_at=at,
                     )  # fmt: skip
-                await outbox.add_event(session, event, tenant=tenant, source=SOURCE)
+                rows["outbox"].append(outbox.outbox_row(new_event(event, tenant=tenant, source=SOURCE), event.topic))
             await repo.insert(session, disbursements, rows["disbursements"])
             await repo.insert(session, disbursement_parts, rows["parts"])
             await repo.insert(session, disbursement_lines, rows["lines"])
             await repo.insert(session, disbursement_transitions, rows["transitions"])
             await repo.insert(session, ledger, rows["ledger"])
+            await repo.insert(session, outbox_table, rows["outbox"])  # the events, in the same transaction
     except IntegrityError:
         raise Conflict(f"another run of {period} is being written; run it again to see what is left") from None
     # The answer is built from the rows just committed (reading them back would cost as much as the run).

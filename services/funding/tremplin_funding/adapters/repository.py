@@ -1,10 +1,12 @@
 """Reads and writes of the funding tables, every query scoped by tenant."""
 
+import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.cde import SmicRate
@@ -43,11 +45,36 @@ async def many(session: AsyncSession, stmt) -> list[dict]:
     return [row._asdict() for row in await session.execute(stmt)]
 
 
+BULK_THRESHOLD = 100  # rows from which PostgreSQL gets one INSERT … SELECT FROM unnest(arrays)
+
+
 async def insert(session: AsyncSession, table: sa.Table, rows: dict | list[dict]) -> None:
+    """One row; or many, in the caller's transaction: on PostgreSQL, past BULK_THRESHOLD rows, ONE
+    statement whose values travel as one typed array per column (the driver encodes them, no
+    per-row work in Python); elsewhere an executemany."""
     if isinstance(rows, dict):
         await session.execute(sa.insert(table).values(rows))
+    elif len(rows) >= BULK_THRESHOLD and session.bind.dialect.name == "postgresql":
+        await _insert_unnest(session, table, rows)
     elif rows:
         await session.execute(sa.insert(table), rows)
+
+
+async def _insert_unnest(session: AsyncSession, table: sa.Table, rows: list[dict]) -> None:
+    dialect = postgresql.dialect()
+    names = list(rows[0])
+    columns = [table.c[name] for name in names]
+    arrays = []
+    for column in columns:
+        values = [row[column.name] for row in rows]
+        if isinstance(column.type, sa.JSON):
+            values = [None if v is None else json.dumps(v) for v in values]
+        arrays.append(values)
+    casts = ", ".join(f"${i}::{c.type.compile(dialect=dialect)}[]" for i, c in enumerate(columns, start=1))
+    statement = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({casts})"
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection  # asyncpg, inside the transaction
+    await driver.execute(statement, *arrays)
 
 
 # ------------------------------------------------------------------------------------------------ funds
@@ -206,6 +233,16 @@ async def conventions_with_disbursements(session: AsyncSession, tenant: str, per
         )
     )
     return {r[0] for r in rows}
+
+
+async def lock_period(session: AsyncSession, tenant: str, period: str) -> None:
+    """Runs of one tenant and month, one at a time (until the transaction ends): the next one reads what
+    the previous one committed. PostgreSQL: a transaction-level advisory lock; SQLite has one writer."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"funding-run:{tenant}:{period}"},
+        )
 
 
 async def next_run_sequence(session: AsyncSession, tenant: str, period: str) -> int:
