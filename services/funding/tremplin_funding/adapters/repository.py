@@ -211,12 +211,25 @@ async def smic_table(session: AsyncSession, tenant: str) -> list[SmicRate]:
 
 # ---------------------------------------------------------------------------------------- disbursements
 async def computed_by_worker(session: AsyncSession, tenant: str, period: str) -> dict[uuid.UUID, Decimal]:
-    """What earlier runs of `period` already put on each worker (rejected disbursements do not count)."""
-    d, lines = disbursements, disbursement_lines
+    """What earlier runs of `period` already put on each worker (rejected disbursements do not count).
+    In two steps — the month's counted disbursements, then their lines — so that the plan stays an index
+    scan even when the statistics lag behind a big run."""
+    counted = [
+        row[0]
+        for row in await session.execute(
+            sa.select(disbursements.c.id).where(
+                disbursements.c.tenant == tenant,
+                disbursements.c.period == period,
+                disbursements.c.status.in_(COUNTED_BY_RUNS),
+            )
+        )
+    ]
+    if not counted:
+        return {}
+    lines = disbursement_lines
     rows = await session.execute(
         sa.select(lines.c.worker_id, sa.func.sum(lines.c.amount))
-        .select_from(lines.join(d, d.c.id == lines.c.disbursement_id))
-        .where(lines.c.tenant == tenant, lines.c.period == period, d.c.status.in_(COUNTED_BY_RUNS))
+        .where(lines.c.tenant == tenant, lines.c.period == period, lines.c.disbursement_id.in_(counted))
         .group_by(lines.c.worker_id)
     )
     return {worker_id: Decimal(total) for worker_id, total in rows}
