@@ -105,6 +105,14 @@ async def test_workers_at_most_35_hours(funding):
     ok = await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"})
     assert ok["weekly_hours"] == "35.00" and ok["source"] == "api"
     assert [w["id"] for w in (await funding.get(url))["items"]] == [ok["id"]]
+    # the same person twice on the same days would be paid twice: 409; after their end, fine
+    twin = {"participant_id": ok["participant_id"], "weekly_hours": 20, "start_date": "2024-06-01"}
+    assert (await funding.client.post(url, json=twin, headers=funding.manager())).status_code == 409
+    ended = await funding.client.patch(f"{url}/{ok['id']}", json={"end_date": "2024-05-31"}, headers=funding.manager())
+    assert ended.status_code == 200 and ended.json()["end_date"] == "2024-05-31"
+    later = await funding.post(url, twin)
+    reopened = await funding.client.patch(f"{url}/{ok['id']}", json={"end_date": None}, headers=funding.manager())
+    assert reopened.status_code == 409 and reopened.json()["worker_id"] == later["id"]
 
 
 async def test_smic_table_shipped_and_editable(funding):

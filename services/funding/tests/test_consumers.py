@@ -56,3 +56,13 @@ async def test_a_hire_adds_the_worker_and_an_exit_ends_it(funding):
     # June is prorated to the 30th (all of it), July has nothing for them
     july = (await funding.post("/api/v1/funding/runs", {"period": "2024-07"}))["created"]
     assert [line["participant_id"] for d in july for line in d["lines"]] == [items[1]["participant_id"]]
+
+
+async def test_a_hire_of_someone_already_on_the_convention_adds_nobody(funding):
+    fund = await funding.post("/api/v1/funding/funds", fund_body())
+    convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"]))
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+    pid = uuid.uuid4()
+    by_hand = await funding.post(url, {"participant_id": str(pid), "weekly_hours": "24", "start_date": "2024-02-01"})
+    await apply(funding.app, hired(pid))  # hired on 4 March: already a worker then
+    assert [w["id"] for w in (await funding.get(url))["items"]] == [by_hand["id"]]

@@ -229,9 +229,16 @@ async def add_worker(session: AsyncSession, identity: Identity, convention_id: u
         raise invalid(("end_date", "must not be before start_date"))
     worker_id = uuid.uuid4()
     async with session.begin():
-        convention = await get_convention(session, identity, convention_id)
+        convention = await repo.lock_convention(session, identity.tenant, convention_id)
+        if convention is None:
+            raise NotFound(f"convention {convention_id} not found")
         if convention["kind"] != "cde":
             raise Conflict("only a cde convention has workers", kind=convention["kind"])
+        twin = await repo.overlapping_worker(session, identity.tenant, convention_id, body.participant_id,
+                                             body.start_date, body.end_date)  # fmt: skip
+        if twin is not None:
+            raise Conflict("this participant is already a worker of the convention on some of these days (the "
+                           "CDE would be paid twice)", worker_id=str(twin["id"]))  # fmt: skip
         at = now()
         await repo.insert(session, workers, {
             "id": worker_id, "tenant": identity.tenant, "convention_id": convention_id,
@@ -257,6 +264,12 @@ async def patch_worker(session, identity: Identity, convention_id, worker_id, pa
         end = changes.get("end_date", worker["end_date"])
         if end is not None and end < worker["start_date"]:
             raise invalid(("end_date", "must not be before start_date"))
+        await repo.lock_convention(session, identity.tenant, convention_id)
+        twin = await repo.overlapping_worker(session, identity.tenant, convention_id, worker["participant_id"],
+                                             worker["start_date"], end, exclude=worker_id)  # fmt: skip
+        if twin is not None:
+            raise Conflict("the participant would be a worker of the convention twice on some days",
+                           worker_id=str(twin["id"]))  # fmt: skip
         if changes:
             await session.execute(
                 sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker_id)
@@ -267,21 +280,19 @@ async def patch_worker(session, identity: Identity, convention_id, worker_id, pa
 
 async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: PlacementHiredV1) -> None:
     """A hire in ebe_cdi by an employer whose SIRET holds a CDE convention (in force at the start date)
-    adds the worker to that convention, at the hire's weekly hours (at most 35). Idempotent by
-    (convention, application)."""
+    adds the worker to that convention, at the hire's weekly hours (at most 35) — unless the participant
+    already is a worker of it on those days (a redelivered hire, or added by hand)."""
     if data.contract_type != "ebe_cdi":
         return
     found = await repo.cde_conventions_of_employer(session, event.tenant, data.employer_siret, data.start_date)
     hours = min(to_cent(Decimal(str(data.weekly_hours))), MAX_WEEKLY_HOURS)
     at = now()
     for convention in found:
-        exists = await repo.one(
-            session,
-            sa.select(workers.c.id).where(
-                workers.c.convention_id == convention["id"], workers.c.application_id == data.application_id
-            ),
-        )
-        if exists is None:
+        await repo.lock_convention(session, event.tenant, convention["id"])
+        # Once per application; and never twice on the same days (e.g. already added by hand).
+        twin = await repo.overlapping_worker(session, event.tenant, convention["id"], data.participant_id,
+                                             data.start_date, None)  # fmt: skip
+        if twin is None:
             await repo.insert(session, workers, {
                 "id": uuid.uuid4(), "tenant": event.tenant, "convention_id": convention["id"],
                 "participant_id": data.participant_id, "weekly_hours": hours, "start_date": data.start_date,

@@ -186,6 +186,27 @@ async def get_worker(session: AsyncSession, tenant: str, convention_id: uuid.UUI
     )
 
 
+async def lock_convention(session: AsyncSession, tenant: str, convention_id: uuid.UUID) -> dict | None:
+    """The convention, locked on PostgreSQL: its workers change one request at a time."""
+    stmt = sa.select(conventions).where(conventions.c.tenant == tenant, conventions.c.id == convention_id)
+    return await one(session, for_update(stmt, session))
+
+
+async def overlapping_worker(session, tenant, convention_id, participant_id, start, end, exclude=None) -> dict | None:
+    """A worker of the same participant on the convention whose days meet [start, end] (None: open)."""
+    stmt = sa.select(workers).where(
+        workers.c.tenant == tenant,
+        workers.c.convention_id == convention_id,
+        workers.c.participant_id == participant_id,
+        sa.or_(workers.c.end_date.is_(None), workers.c.end_date >= start),
+    )
+    if end is not None:
+        stmt = stmt.where(workers.c.start_date <= end)
+    if exclude is not None:
+        stmt = stmt.where(workers.c.id != exclude)
+    return await one(session, stmt.limit(1))
+
+
 async def list_workers(session: AsyncSession, tenant: str, convention_ids: list[uuid.UUID]) -> list[dict]:
     return await many(
         session,
