@@ -462,3 +462,31 @@ async def test_tenant_isolation_on_every_route(funding):
     assert (await funding.get(f"/api/v1/funding/disbursements/{d['id']}"))["status"] == "approved"
     assert (await funding.get(f"/api/v1/funding/payment-batches/{batch['id']}"))["status"] == "created"
     assert TENANT != "indre"
+
+
+async def test_a_run_failing_at_its_last_write_leaves_nothing(funding, monkeypatch):
+    """Fault injection: the run dies while writing its outbox rows (its last write). The disbursements,
+    lines, parts and ledger rows written before it in the transaction are gone too."""
+    from tremplin_funding import service_layer
+    from tremplin_funding.adapters import repository
+    from tremplin_funding.api.schemas import RunIn
+    from tremplin_shared.identity import Identity
+
+    await setup_convention(funding)
+    real_insert = repository.insert
+
+    async def failing_insert(session, table, rows):
+        if table.name == "outbox":
+            raise RuntimeError("the disk is full")
+        await real_insert(session, table, rows)
+
+    monkeypatch.setattr(repository, "insert", failing_insert)
+    async with funding.app.state.sessionmaker() as session:
+        with pytest.raises(RuntimeError):
+            await service_layer.run_period(session, Identity(TENANT, "manager-1", ("fund_manager",)),
+                                           RunIn(period="2024-01"))  # fmt: skip
+    async with funding.app.state.sessionmaker() as session:
+        for table in (disbursements, ledger, outbox):
+            assert (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
+    monkeypatch.setattr(repository, "insert", real_insert)
+    assert len((await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]) == 1
