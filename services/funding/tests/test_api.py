@@ -490,3 +490,20 @@ async def test_a_run_failing_at_its_last_write_leaves_nothing(funding, monkeypat
             assert (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
     monkeypatch.setattr(repository, "insert", real_insert)
     assert len((await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]) == 1
+
+
+async def test_a_smic_correction_mid_month_is_an_adjustment(funding):
+    """March 2024 at 35 h and a rate of 1.00: 151.666… × 11.65 = 1 766.9166… → 1 766.92. A value of 12.00 from
+    16 March is then published: 15 days at 11.65 and 16 at 12.00 of 31 → 1 794.31 (test_domain.py), so the
+    next run adds an adjustment of 27.39."""
+    _, _, (worker,) = await setup_convention(funding, convention={"cde_rate": "1.00"})
+    (first,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-03"}))["created"]
+    assert first["total"] == "1766.92" and first["lines"][0]["smic"] == [["11.65", 31]]
+    response = await funding.client.put("/api/v1/funding/smic-rates/2024-03-16", json={"hourly": "12.00"},
+                                        headers=funding.manager())  # fmt: skip
+    assert response.status_code == 200
+    (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-03"}))["created"]
+    (line,) = adjustment["lines"]
+    assert (line["worker_id"], line["kind"], line["amount"], line["expected"]) == (
+        worker["id"], "adjustment", "27.39", "1794.31")  # fmt: skip
+    assert line["smic"] == [["11.65", 15], ["12.00", 16]]
