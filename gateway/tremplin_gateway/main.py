@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from tremplin_shared.db import make_engine, make_sessionmaker
+from tremplin_shared.events.contracts import INBOUND_FRANCE_TRAVAIL_TOPIC
 from tremplin_shared.http import RequestIdMiddleware
 from tremplin_shared.log import configure_logging
+from tremplin_shared.messaging.relay import OutboxRelay
 from tremplin_shared.problems import install_problem_handlers
 
-from .api import admin, ops, webhooks
+from .api import admin, events, ops, webhooks
 from .api import proxy as proxy_routes
 from .audit import AuditMiddleware, AuditWriter
 from .auth import API_KEY_HEADER, Authenticator, install_auth_problem_handler
@@ -71,8 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhook_worker = worker
         consumer = webhook_consumer(settings, sessionmaker)
         app.state.webhook_consumer = consumer
+        # Events accepted by the intake leave through the outbox, as every service's do.
+        relay = OutboxRelay(
+            "gateway", sessionmaker, settings.kafka_bootstrap_servers, [INBOUND_FRANCE_TRAVAIL_TOPIC],
+            settings.kafka_partitions, settings.outbox_batch_size, settings.outbox_poll_interval_seconds,
+        )  # fmt: skip
+        app.state.relay = relay
         tasks: list[asyncio.Task] = []
         if settings.run_background_workers:
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
             tasks.append(asyncio.create_task(worker.run(), name="webhook-delivery"))
             tasks.append(asyncio.create_task(consumer.run(), name="webhook-consumer"))
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
@@ -83,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await consumer.stop()
+            await relay.stop()
             await worker.close()
             await audit.stop()
             await client.aclose()
@@ -117,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    app.include_router(events.router)
     app.include_router(proxy_routes.router)  # last: the catch-all for /api/**
     return app
 

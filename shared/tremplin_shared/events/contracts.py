@@ -298,3 +298,24 @@ class FranceTravailOffreClosedV1(EventData):
 
     id: str = Field(min_length=1, max_length=100)
     dateCloture: datetime | None = None
+
+
+class FranceTravailJobSeekerRegisteredV1(EventData):
+    """A job seeker registered with France Travail in the territory (pushed through the gateway's
+    event intake or straight to the topic). What the insertion platform needs to reach out and
+    orient: the France Travail identifier, the registration, where, what work is sought. No name,
+    no NIR, no birth date."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    ce_type: ClassVar[str] = "fr.francetravail.demandeur.registered.v1"
+    topic: ClassVar[str] = INBOUND_FRANCE_TRAVAIL_TOPIC
+    aggregate: ClassVar[str] = "identifiant"
+
+    identifiant: str = Field(min_length=1, max_length=100, description="France Travail's job seeker id")
+    dateInscription: date
+    categorie: Literal["A", "B", "C", "D", "E"] = Field(description="Catégorie de demandeur d'emploi")
+    commune: str = Field(pattern=r"^(\d{5}|2[AB]\d{3})$", description="INSEE code of the place of residence")
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    romeCodes: list[RomeCode] = Field(default_factory=list, max_length=20, description="Jobs sought (ROME)")
+    rsa: bool | None = Field(default=None, description="Beneficiary of the RSA, when France Travail knows it")
