@@ -146,6 +146,8 @@ async def test_a_run_then_a_rerun_creates_nothing(funding):
     assert again.status_code == 200 and again.json() == {"period": "2024-01", "run_id": None, "created": []}
     listed = await funding.get("/api/v1/funding/disbursements", period="2024-01")
     assert [x["id"] for x in listed["items"]] == [d["id"]] and listed["total"] == "3641.80"
+    light = await funding.get("/api/v1/funding/disbursements", period="2024-01", lines="false")
+    assert light["items"][0]["lines"] == [] and light["items"][0]["parts"] == d["parts"]
     assert await events(funding) == ["fr.tremplin.funding.disbursement.prepared.v1"]
     budget = await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget")
     (year,) = budget["years"]

@@ -480,9 +480,9 @@ def _disbursement_out(row: dict, details: dict) -> dict:
     }  # fmt: skip
 
 
-async def list_disbursements(session: AsyncSession, identity: Identity, ids=None, **filters) -> list[dict]:
+async def list_disbursements(session, identity: Identity, ids=None, with_lines=True, **filters) -> list[dict]:
     rows = await repo.list_disbursements(session, identity.tenant, ids=ids, **filters)
-    details = await repo.details_of(session, identity.tenant, [r["id"] for r in rows])
+    details = await repo.details_of(session, identity.tenant, [r["id"] for r in rows], with_lines)
     return [_disbursement_out(r, details[r["id"]]) for r in rows]
 
 

@@ -323,8 +323,8 @@ async def move_disbursement(session: AsyncSession, tenant: str, disbursement_id,
     return result.rowcount == 1
 
 
-async def details_of(session: AsyncSession, tenant: str, ids: list[uuid.UUID]) -> dict:
-    """{disbursement id: {"parts": […], "lines": […], "transitions": […]}}."""
+async def details_of(session: AsyncSession, tenant: str, ids: list[uuid.UUID], with_lines: bool = True) -> dict:
+    """{disbursement id: {"parts": […], "lines": […], "transitions": […]}} (lines empty without with_lines)."""
     result = {i: {"parts": [], "lines": [], "transitions": []} for i in ids}
     if not ids:
         return result
@@ -337,11 +337,15 @@ async def details_of(session: AsyncSession, tenant: str, ids: list[uuid.UUID]) -
     )
     for part in parts:
         result[part["disbursement_id"]]["parts"].append(part)
-    lines = await many(
-        session,
-        sa.select(disbursement_lines)
-        .where(disbursement_lines.c.tenant == tenant, disbursement_lines.c.disbursement_id.in_(ids))
-        .order_by(disbursement_lines.c.id),
+    lines = (
+        []
+        if not with_lines
+        else await many(
+            session,
+            sa.select(disbursement_lines)
+            .where(disbursement_lines.c.tenant == tenant, disbursement_lines.c.disbursement_id.in_(ids))
+            .order_by(disbursement_lines.c.id),
+        )
     )
     for line in lines:
         result[line["disbursement_id"]]["lines"].append(line)

@@ -195,10 +195,12 @@ async def list_disbursements(
     status: DisbursementStatus | None = None,
     fund_id: uuid.UUID | None = None,
     convention_id: uuid.UUID | None = None,
+    lines: Annotated[bool, Query(description="false: without the per-worker lines (read them one by one)")] = True,
 ):
     items = await svc.list_disbursements(
-        session, identity, period=period, status=status, fund_id=fund_id, convention_id=convention_id
-    )
+        session, identity, with_lines=lines, period=period, status=status, fund_id=fund_id,
+        convention_id=convention_id,
+    )  # fmt: skip
     return {"items": items, "total": sum((d["total"] for d in items), svc.ZERO)}
 
 
