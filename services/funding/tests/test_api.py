@@ -332,6 +332,11 @@ async def test_the_aid_cap(funding):
     assert fifth.status_code == 409 and fifth.json()["max_months"] == 4
     listed = (await funding.get(url))["items"]
     assert [len(b["payments"]) for b in listed] == [4]
+    one = await funding.get(f"{url}/{beneficiary['id']}")
+    assert one["months_left"] == 0 and [p["month"] for p in one["payments"]] == ["2024-01", "2024-02", "2024-03",
+                                                                                  "2024-04"]  # fmt: skip
+    payments = await funding.get(f"{url}/{beneficiary['id']}/payments")
+    assert [p["amount"] for p in payments["items"]] == ["125.00"] * 4 and payments["months_left"] == 0
     year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
     assert (year["committed"], year["paid"]) == ("500.00", "500.00")
     # each payment split 70/30: 87.50 + 37.50
@@ -442,6 +447,9 @@ async def test_tenant_isolation_on_every_route(funding):
                      json={"participant_id": str(uuid.uuid4())}),
         await c.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
                      json={"month": "2024-01"}, headers=manager),
+        await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}", headers=manager),
+        await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
+                    headers=manager),
     ]  # fmt: skip
     assert [r.status_code for r in not_found] == [404] * len(not_found), [
         r.text for r in not_found if r.status_code != 404

@@ -701,6 +701,15 @@ async def list_beneficiaries(session: AsyncSession, identity: Identity, scheme_i
     return [_beneficiary_out(r, payments[r["id"]], scheme["max_months"]) for r in rows]
 
 
+async def get_beneficiary(session, identity: Identity, scheme_id: uuid.UUID, beneficiary_id: uuid.UUID) -> dict:
+    scheme = await get_scheme(session, identity, scheme_id)
+    row = await repo.get_beneficiary(session, identity.tenant, scheme_id, beneficiary_id)
+    if row is None:
+        raise NotFound(f"aid beneficiary {beneficiary_id} not found")
+    payments = (await repo.payments_of(session, identity.tenant, [beneficiary_id]))[beneficiary_id]
+    return _beneficiary_out(row, payments, scheme["max_months"])
+
+
 async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: AidPaymentIn) -> dict:
     """One monthly payment of the scheme's amount; refused (409) past the scheme's number of months, for
     a month already paid, or beyond the fund's envelope for the year."""

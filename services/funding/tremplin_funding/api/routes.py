@@ -24,6 +24,7 @@ from .schemas import (
     AidBeneficiaryList,
     AidBeneficiaryOut,
     AidPaymentIn,
+    AidPaymentList,
     AidSchemeIn,
     AidSchemeList,
     AidSchemeOut,
@@ -301,6 +302,17 @@ async def add_beneficiary(scheme_id: uuid.UUID, body: AidBeneficiaryIn, identity
 @router.get("/aid-schemes/{scheme_id}/beneficiaries", response_model=AidBeneficiaryList)
 async def list_beneficiaries(scheme_id: uuid.UUID, identity: Reader, session: DbSession):
     return {"items": await svc.list_beneficiaries(session, identity, scheme_id)}
+
+
+@router.get("/aid-schemes/{scheme_id}/beneficiaries/{beneficiary_id}", response_model=AidBeneficiaryOut)
+async def read_beneficiary(scheme_id: uuid.UUID, beneficiary_id: uuid.UUID, identity: Reader, session: DbSession):
+    return await svc.get_beneficiary(session, identity, scheme_id, beneficiary_id)
+
+
+@router.get("/aid-schemes/{scheme_id}/beneficiaries/{beneficiary_id}/payments", response_model=AidPaymentList)
+async def list_aid_payments(scheme_id: uuid.UUID, beneficiary_id: uuid.UUID, identity: Reader, session: DbSession):
+    beneficiary = await svc.get_beneficiary(session, identity, scheme_id, beneficiary_id)
+    return {"items": beneficiary["payments"], "months_left": beneficiary["months_left"]}
 
 
 @router.post(

@@ -369,6 +369,11 @@ class AidPaymentOut(BaseModel):
     paid_by: str
 
 
+class AidPaymentList(BaseModel):
+    items: list[AidPaymentOut]
+    months_left: int
+
+
 class AidBeneficiaryOut(BaseModel):
     id: uuid.UUID
     scheme_id: uuid.UUID
