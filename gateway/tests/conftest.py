@@ -36,6 +36,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "identity_secret": SECRET,
         "openapi_fetch_timeout_seconds": 1.0,
         "run_background_workers": False,  # no broker here; webhook tests run the worker themselves
+        "api_key_cache_seconds": 0,  # tests revoke straight in the database; the cache: test_key_cache
         **overrides,
     }
     return Settings(**values)

@@ -95,7 +95,7 @@ def test_documents_merge_paths_rewrite_refs_and_list_the_unavailable():
     application = merged["paths"]["/api/v1/applications/{id}"]["get"]
     assert [p["name"] for p in application["parameters"]] == ["id"]
     assert "security" not in application
-    assert set(merged["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert set(merged["components"]["securitySchemes"]) == {"ApiKey", "Bearer", "OIDC"}
     # Every $ref points at a schema that exists.
     text = str(merged)
     for name in merged["components"]["schemas"]:

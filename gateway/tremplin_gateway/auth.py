@@ -6,6 +6,7 @@ token itself is never logged, stored or forwarded; only who it stands for is use
 """
 
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -17,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tremplin_shared.problems import Forbidden, NotFound, Unauthorized, problem_response
 
 from .adapters.api_keys import ApiKeyRepository
-from .domain.api_keys import ApiKey, KeyRejected
+from .domain.api_keys import ApiKey, KeyRejected, hash_key
 from .domain.oidc import TokenRejected
 from .domain.permissions import allowed_roles, known_path
 from .domain.principal import Principal
@@ -50,13 +51,27 @@ def presented_key(request: Request) -> str | None:
 
 
 class Authenticator:
-    """Checks keys against the database; writes last_used_at at most once per key and interval."""
+    """Checks keys against the database; writes last_used_at at most once per key and interval.
+
+    A key found valid is remembered for `cache_seconds` (by the hash of what was presented), so
+    that a busy key is not read from the database on every request; its expiry is still checked
+    on every request. A revocation through this process's admin API takes effect at once; one
+    made elsewhere (the CLI, another gateway instance) within `cache_seconds`.
+    """
+
+    MAX_CACHED = 10_000
 
     def __init__(
-        self, sessionmaker: Sessionmaker, touch_interval_seconds: float = 60.0, oidc: OidcVerifier | None = None
+        self,
+        sessionmaker: Sessionmaker,
+        touch_interval_seconds: float = 60.0,
+        oidc: OidcVerifier | None = None,
+        cache_seconds: float = 0.0,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.oidc = oidc
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, ApiKey]] = {}
         self.touch_interval_seconds = touch_interval_seconds
         self._touched: dict[uuid.UUID, datetime] = {}  # last write by this process, per key
 
@@ -70,11 +85,32 @@ class Authenticator:
                 raise ApiKeyRequired(exc.reason) from None
         now = utcnow()
         try:
-            key = await find_usable_key(self.sessionmaker, plaintext, now)
+            key = await self._usable_key(plaintext, now)
         except KeyRejected as exc:
             raise ApiKeyRequired(exc.reason) from None
         await self._touch(key, now)
         return key.principal()
+
+    async def _usable_key(self, plaintext: str, now: datetime) -> ApiKey:
+        if self.cache_seconds <= 0:
+            return await find_usable_key(self.sessionmaker, plaintext, now)
+        digest = hash_key(plaintext.strip())
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            key = cached[1]
+            key.check(plaintext, now)  # expired since: refused now
+            return key
+        key = await find_usable_key(self.sessionmaker, plaintext, now)
+        if len(self._cache) >= self.MAX_CACHED:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic(), key)
+        return key
+
+    def forget(self, key_id: uuid.UUID) -> None:
+        """Drop a key from the cache (it was just revoked here)."""
+        for digest, (_, key) in list(self._cache.items()):
+            if key.id == key_id:
+                del self._cache[digest]
 
     async def _touch(self, key: ApiKey, now: datetime) -> None:
         # The row says when it was last written (by any gateway instance); the dict avoids a burst

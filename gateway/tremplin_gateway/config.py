@@ -52,6 +52,9 @@ class Settings(ComponentSettings):
 
     # last_used_at is written at most once per key and per interval, not on every request.
     api_key_touch_interval_seconds: float = Field(default=60.0, ge=0)
+    # A valid key is remembered that long (no database read per request); a revocation made through
+    # this instance's admin API applies at once, one made elsewhere (CLI, other instance) within it.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
 
     # OIDC bearer tokens (off unless an issuer is set): the provider's issuer and this API's
     # audience, its keys (a JWKS URL, fetched and cached, or the JWKS JSON itself), and which claims

@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = sessionmaker
         app.state.http = client
         oidc = OidcVerifier(settings, client) if settings.oidc_enabled else None
-        app.state.authenticator = Authenticator(sessionmaker, settings.api_key_touch_interval_seconds, oidc)
+        app.state.authenticator = Authenticator(
+            sessionmaker, settings.api_key_touch_interval_seconds, oidc, settings.api_key_cache_seconds
+        )
         app.state.proxy = Proxy(client, settings)
         rate_limits = RateLimits(
             make_storage(settings.redis_url, settings.rate_limit_key_prefix),

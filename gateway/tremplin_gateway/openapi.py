@@ -32,6 +32,13 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 SECURITY_SCHEMES = {
     "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "A Tremplin API key."},
     "Bearer": {"type": "http", "scheme": "bearer", "description": "The same API key as `Authorization: Bearer`."},
+    "OIDC": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token of the département's identity provider (when the gateway is configured "
+        "for it): issuer, audience, expiry and signature verified against its JWKS; tenant and roles from its claims.",
+    },
 }
 
 

@@ -63,6 +63,7 @@ async def revoke_key(key_id: uuid.UUID, caller: Caller, request: Request) -> Api
     key = await revoke_api_key(request.app.state.sessionmaker, key_id, tenant=caller.tenant)
     if key is None:
         raise NotFound("No such API key.")
+    request.app.state.authenticator.forget(key.id)
     return ApiKeyOut.of(key, utcnow())
 
 
