@@ -31,6 +31,17 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
     return records
 
 
+async def read_matching(bootstrap: str, topic: str, keep, expected: int, timeout: float = 30.0) -> list:
+    """The records of a topic that `keep(record)` accepts, once there are `expected` of them (or after
+    `timeout`). The suite shares one broker: other tests' records may be on the same topic."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        kept = [r for r in await read_topic(bootstrap, topic, expected=10**9, timeout=0.5) if keep(r)]
+        if len(kept) >= expected or asyncio.get_running_loop().time() > deadline:
+            return kept
+        await asyncio.sleep(0.2)
+
+
 async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None, list]]) -> None:
     """Produce raw (key, value, headers) records, in order."""
     await ensure_topics(bootstrap, [topic], 6)

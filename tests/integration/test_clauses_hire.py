@@ -30,9 +30,9 @@ from tremplin_shared.events.clauses import (
 )
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 
-from .kafka_helpers import read_topic
+from .kafka_helpers import read_matching
 
-TENANT = "loir-et-cher"
+TENANT = f"clauses-hire-{uuid.uuid4().hex[:8]}"  # its own: the broker is shared by the suite
 CONTRACTOR = "73282932000074"
 BUYER = "22410001600019"
 FAST_GROUP = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_interval_ms": 300,
@@ -153,7 +153,9 @@ async def test_a_hire_on_an_offer_of_a_lot_places_the_person_and_the_hours_compl
             validated = await clauses.post(f"/api/v1/clauses/hours/{hours_id}/validate")
             assert validated.status_code == 200, validated.text
 
-        records = await read_topic(broker.bootstrap, "clauses.events", expected=5, timeout=30)
+        records = await read_matching(
+            broker.bootstrap, "clauses.events", lambda r: dict(r.headers)["ce_tenant"] == TENANT.encode(), expected=5
+        )
         types = [dict(r.headers)["ce_type"].decode() for r in records]
         assert sorted(types) == sorted([ClauseMarketCreatedV1.ce_type, ClausePlacementCreatedV1.ce_type,
                                         ClauseHoursValidatedV1.ce_type, ClauseHoursValidatedV1.ce_type,

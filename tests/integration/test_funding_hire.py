@@ -25,7 +25,7 @@ from tremplin_participants.main import create_app as create_participants
 from tremplin_shared.events.funding import DisbursementPreparedV1
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 
-from .kafka_helpers import read_topic
+from .kafka_helpers import read_matching
 
 TENANT = "loir-et-cher"
 EBE_SIRET = "73282932000074"
@@ -151,8 +151,9 @@ async def test_an_ebe_hire_adds_the_cde_worker_and_the_exit_ends_it(broker, post
         assert run.status_code == 201, run.text
         (disbursement,) = run.json()["created"]
         assert [line["participant_id"] for line in disbursement["lines"]] == [pid]
-        published = await read_topic(broker.bootstrap, "funding.events", expected=1, timeout=30)
-        (record,) = [r for r in published if r.key == disbursement["id"].encode()]
+        (record,) = await read_matching(
+            broker.bootstrap, "funding.events", lambda r: r.key == disbursement["id"].encode(), expected=1
+        )
         event = DisbursementPreparedV1.model_validate_json(record.value)
         assert (str(event.disbursement_id), str(event.total), event.period) == (
             disbursement["id"], disbursement["total"], period)  # fmt: skip

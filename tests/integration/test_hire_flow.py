@@ -35,9 +35,9 @@ from tremplin_shared.events.contracts import EventData
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.messaging.tables import outbox
 
-from .kafka_helpers import as_record, publish, read_topic
+from .kafka_helpers import as_record, publish, read_matching
 
-TENANT = "loir-et-cher"
+TENANT = f"hire-flow-{uuid.uuid4().hex[:8]}"  # its own: the broker is shared by the suite
 SIRET = "73282932000074"
 BASE = today() - timedelta(days=60)
 FAST_GROUP = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_interval_ms": 300,
@@ -145,7 +145,9 @@ async def test_from_france_travail_offer_to_employed_parcours(broker, postgres, 
         assert sorted(found) == ["187XKLM", "187XKLZ"]  # no duplicate, nothing from the broken record
         offer = found["187XKLM"]
         assert (offer["contract_type"], offer["weekly_hours"], offer["employer"]["siret"]) == ("cdi", 35.0, SIRET)
-        dead = await read_topic(broker.bootstrap, "inbound.france-travail.dlq", expected=1, timeout=30)
+        dead = await read_matching(
+            broker.bootstrap, "inbound.france-travail.dlq", lambda r: dict(r.headers)["ce_tenant"] == TENANT.encode(), 1
+        )
         assert [r.key for r in dead] == [b"BROKEN"]
         assert b"breaks its contract" in dict(dead[0].headers)["dlq_error"]
         async with matching_app.state.sessionmaker() as session:
@@ -179,8 +181,9 @@ async def test_from_france_travail_offer_to_employed_parcours(broker, postgres, 
             "supported", "employed",
         )  # fmt: skip
 
-        published = await read_topic(broker.bootstrap, "matching.events", expected=1, timeout=30)
-        (record,) = [r for r in published if r.key == application_id.encode()]
+        (record,) = await read_matching(
+            broker.bootstrap, "matching.events", lambda r: r.key == application_id.encode(), expected=1
+        )
         headers = dict(record.headers)
         assert headers["ce_type"] == PlacementHiredV1.ce_type.encode() and headers["ce_tenant"] == TENANT.encode()
         assert PlacementHiredV1.model_validate_json(record.value) == PlacementHiredV1(
