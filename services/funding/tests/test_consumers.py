@@ -47,6 +47,12 @@ async def test_a_hire_adds_the_worker_and_an_exit_ends_it(funding):
     assert [w["weekly_hours"] for w in items] == ["30.00", "35.00"]
     assert (await funding.get(f"/api/v1/funding/conventions/{operation['id']}/workers"))["items"] == []
 
+    # Six months in work: the 183-day rule exits the parcours as durable employment — in the EBE itself,
+    # so the worker and their CDE go on.
+    durable = ParcoursExitedV1(parcours_id=uuid.uuid4(), participant_id=pid, programme="tzcld",
+                               exit_kind="durable_employment", positive=True, at=date(2024, 6, 1))  # fmt: skip
+    await apply(funding.app, durable)
+    assert (await funding.get(url))["items"][0]["end_date"] is None
     exited = ParcoursExitedV1(parcours_id=uuid.uuid4(), participant_id=pid, programme="tzcld", exit_kind="moved",
                               positive=False, at=date(2024, 6, 30))  # fmt: skip
     await apply(funding.app, exited, tenant="indre")  # another territory's exit changes nothing here

@@ -302,7 +302,12 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
 
 
 async def on_parcours_exited(session: AsyncSession, event: CloudEvent, data: ParcoursExitedV1) -> None:
-    """The participant's parcours exited: their open CDE workers end on the exit date."""
+    """The participant's parcours exited: their open CDE workers end on the exit date — except on a
+    `durable_employment` exit. A worker hired in CDI by the EBE *is* in durable employment: that is
+    the exit the 183-day rule gives them while they keep working there, and their CDE goes on. A worker
+    who leaves the EBE for another employer is ended by the fund manager (PATCH of the worker)."""
+    if data.exit_kind == "durable_employment":
+        return
     await session.execute(
         sa.update(workers)
         .where(
