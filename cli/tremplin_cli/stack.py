@@ -121,7 +121,10 @@ def load_demo_once(var: Path, gateway_url: str, key: str) -> None:
             )
             return
     marker.write_text(f"{count}\n")
-    console.print(f"demo territory loaded: {count} participants with their parcours, job offers and applications")
+    console.print(
+        f"demo territory loaded: {count} participants and their parcours, job offers and applications, "
+        "clause operations and hours, funds, conventions and a CDE run"
+    )
 
 
 def stop_all(processes: dict[str, subprocess.Popen], broker: EmbeddedBroker) -> None:
