@@ -19,7 +19,8 @@ from rich.table import Table
 
 import tremplin_clauses
 from tremplin_clauses.config import Settings
-from tremplin_clauses.importer import ImportFileError, ImportReport, error_report_path, import_file, write_error_report
+from tremplin_clauses.importer import ImportReport, error_report_path, import_file, write_error_report
+from tremplin_shared.csv_import import ImportFileError
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.migrations import upgrade_to_head
 

@@ -20,12 +20,12 @@ from rich.table import Table
 import tremplin_participants
 from tremplin_participants.config import Settings
 from tremplin_participants.importer import (
-    ImportFileError,
     ImportReport,
     error_report_path,
     import_file,
     write_error_report,
 )
+from tremplin_shared.csv_import import ImportFileError
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.migrations import upgrade_to_head
 

@@ -13,7 +13,7 @@ a facilitator validates them.
 import csv
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +21,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tremplin_shared.csv_import import ImportFileError, check_columns, read_csv
 
 from .adapters import repository as repo
 from .adapters.orm import lots, markets
@@ -35,10 +37,6 @@ REPORT_EVERY = 200
 
 # (rows done since the last call, rows in all when known)
 Progress = Callable[[int, int | None], None]
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (unreadable, unknown or missing columns)."""
 
 
 @dataclass(frozen=True)
@@ -57,43 +55,8 @@ class ImportReport:
     seconds: float = 0.0
 
 
-def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-        first = handle.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFileError(f"cannot read {path}: {exc}") from None
-    delimiter = max((",", ";", "\t"), key=first.count)
-    handle.seek(0)
-    if handle.read(1) != "\ufeff":
-        handle.seek(0)
-    reader = csv.reader(handle, delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ImportFileError("the file is empty") from None
-
-    def records() -> Iterator[tuple[int, list[str]]]:
-        with handle:
-            start = reader.line_num + 1
-            for record in reader:
-                if any(cell.strip() for cell in record):
-                    yield start, record
-                start = reader.line_num + 1
-
-    return header, records()
-
-
 def check_header(header: list[str]) -> None:
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        raise ImportFileError(f"unknown columns: {', '.join(unknown)} (expected some of: {', '.join(COLUMNS)})")
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise ImportFileError(f"columns given twice: {', '.join(duplicated)}")
-    missing = [c for c in HOURS_COLUMNS if c not in header]
-    if missing:
-        raise ImportFileError(f"missing required columns: {', '.join(missing)}")
+    check_columns(header, COLUMNS, HOURS_COLUMNS)
     if "lot_id" not in header and not all(c in header for c in LOT_BY_REFERENCE):
         raise ImportFileError("the lot is needed: a lot_id column, or market_reference and lot_number")
 

@@ -15,7 +15,7 @@ All-or-nothing writes nothing when any row is invalid; valid-rows writes the oth
 import csv
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,6 +25,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tremplin_shared.csv_import import check_columns, read_csv
 from tremplin_shared.events import new_event
 from tremplin_shared.messaging.outbox import outbox_row
 from tremplin_shared.messaging.tables import outbox
@@ -48,10 +49,6 @@ BATCH = 1000
 Progress = Callable[[str, int, int | None], None]
 
 
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported (unreadable, unknown or missing columns)."""
-
-
 @dataclass(frozen=True)
 class RowError:
     line: int
@@ -70,44 +67,8 @@ class ImportReport:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and the records with the file line each starts on (quoted cells may span lines)."""
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-        first = handle.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFileError(f"cannot read {path}: {exc}") from None
-    delimiter = max((",", ";", "\t"), key=first.count)
-    handle.seek(0)
-    if handle.read(1) != "\ufeff":  # utf-8-sig skips a BOM only when reading from the start
-        handle.seek(0)
-    reader = csv.reader(handle, delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ImportFileError("the file is empty") from None
-
-    def records() -> Iterator[tuple[int, list[str]]]:
-        with handle:
-            start = reader.line_num + 1
-            for record in reader:
-                if any(cell.strip() for cell in record):
-                    yield start, record
-                start = reader.line_num + 1
-
-    return header, records()
-
-
 def check_header(header: list[str]) -> None:
-    unknown = [h for h in header if h not in COLUMNS]
-    if unknown:
-        raise ImportFileError(f"unknown columns: {', '.join(unknown)} (expected some of: {', '.join(COLUMNS)})")
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise ImportFileError(f"columns given twice: {', '.join(duplicated)}")
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ImportFileError(f"missing required columns: {', '.join(missing)}")
+    check_columns(header, COLUMNS, REQUIRED)
 
 
 def row_to_body(header: list[str], record: list[str]) -> dict:

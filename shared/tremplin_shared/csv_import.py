@@ -1,0 +1,56 @@
+"""Reading the CSV files operators import (participants, clause hours): what spreadsheets export.
+
+Comma, semicolon or tab (whichever the header line uses most), UTF-8 with or without a BOM, blank
+lines skipped, and each record with the file line it starts on (quoted cells may span lines), so
+errors can point at the line a person sees in their editor.
+"""
+
+import csv
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (unreadable, empty, wrong columns)."""
+
+
+def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header and the records with the file line each starts on."""
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+        first = handle.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"cannot read {path}: {exc}") from None
+    delimiter = max((",", ";", "\t"), key=first.count)
+    handle.seek(0)
+    if handle.read(1) != "\ufeff":  # utf-8-sig skips a BOM only when reading from the start
+        handle.seek(0)
+    reader = csv.reader(handle, delimiter=delimiter)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ImportFileError("the file is empty") from None
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        with handle:
+            start = reader.line_num + 1
+            for record in reader:
+                if any(cell.strip() for cell in record):
+                    yield start, record
+                start = reader.line_num + 1
+
+    return header, records()
+
+
+def check_columns(header: list[str], known: Iterable[str], required: Iterable[str]) -> None:
+    """Every column known, none twice, the required ones there."""
+    known = list(known)
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        raise ImportFileError(f"unknown columns: {', '.join(unknown)} (expected some of: {', '.join(known)})")
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        raise ImportFileError(f"columns given twice: {', '.join(duplicated)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ImportFileError(f"missing required columns: {', '.join(missing)}")
