@@ -12,6 +12,7 @@ from tremplin_shared.events.asyncapi import asyncapi_document
 
 from .apikey import app as apikey_app
 from .clauses import app as clauses_app
+from .matching import app as matching_app
 from .participants import app as participants_app
 from .replay import dlq_app, outbox_app
 from .stack import run_stack
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(clauses_app, name="clauses")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(matching_app, name="matching")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(participants_app, name="participants")
 

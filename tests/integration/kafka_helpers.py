@@ -13,7 +13,8 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
 
     Reads by assignment, without a consumer group, so there is no group join to wait for.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # "earliest": a reset to "latest" by the fetcher could otherwise win the race against the seek.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     records = []
     try:

@@ -86,6 +86,37 @@ def _inbox_insert(dialect_name: str):
     return dialect.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
 
 
+async def apply_in_order(
+    session: AsyncSession, handlers: dict[str, "Handler | BatchHandler"], items: list[tuple[CloudEvent, EventData]]
+) -> None:
+    """Apply decoded events with their handlers, in the session's transaction: one by one in order, or
+    — when a batch handler is among them — in rounds (see BatchHandler), each type of a round at once.
+    Used by the consumer and by projection rebuilds."""
+    if not any(isinstance(handlers.get(event.type), BatchHandler) for event, _ in items):
+        for event, data in items:
+            await _run_handler(session, handlers[event.type], event, data)
+        return
+    for round_ in rounds(items):
+        by_type: dict[str, list[tuple[CloudEvent, EventData]]] = {}
+        for item in round_:
+            by_type.setdefault(item[0].type, []).append(item)
+        for ce_type, group in by_type.items():
+            handler = handlers[ce_type]
+            if isinstance(handler, BatchHandler):
+                await handler.apply(session, group)
+            else:
+                for event, data in group:
+                    await _run_handler(session, handler, event, data)
+
+
+async def _run_handler(session: AsyncSession, handler: "Handler", event: CloudEvent, data: EventData) -> None:
+    token = request_id_var.set(event.request_id)  # the handler's logs carry the request that caused the event
+    try:
+        await handler(session, event, data)
+    finally:
+        request_id_var.reset(token)
+
+
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, runner: "EventConsumer") -> None:
         self.runner = runner
@@ -195,34 +226,10 @@ class EventConsumer:
                     if event.id in fresh:
                         fresh.discard(event.id)  # the same event twice in one batch applies once
                         todo.append((event, data))
-                if any(isinstance(self.handlers[event.type], BatchHandler) for event, _ in todo):
-                    for round_ in rounds(todo):
-                        await self._apply_round(session, round_)
-                else:
-                    for event, data in todo:
-                        await self._run_handler(session, event, data)
+                await apply_in_order(session, self.handlers, todo)
             if self.after_db_commit is not None:
                 await self.after_db_commit(records)
         self.applied_total += len(records)
-
-    async def _apply_round(self, session: AsyncSession, items: list[tuple[CloudEvent, EventData]]) -> None:
-        by_type: dict[str, list[tuple[CloudEvent, EventData]]] = {}
-        for item in items:
-            by_type.setdefault(item[0].type, []).append(item)
-        for ce_type, group in by_type.items():
-            handler = self.handlers[ce_type]
-            if isinstance(handler, BatchHandler):
-                await handler.apply(session, group)
-            else:
-                for event, data in group:
-                    await self._run_handler(session, event, data)
-
-    async def _run_handler(self, session: AsyncSession, event: CloudEvent, data: EventData) -> None:
-        token = request_id_var.set(event.request_id)
-        try:
-            await self.handlers[event.type](session, event, data)
-        finally:
-            request_id_var.reset(token)
 
     async def _first_time(self, session: AsyncSession, events: list[CloudEvent]) -> set[str]:
         """Record the batch's events in the inbox in one statement; the ids not seen before."""
