@@ -38,7 +38,8 @@ def _participant(row: sa.Row) -> Participant:
 
 
 async def add(session: AsyncSession, participant: Participant) -> None:
-    await session.execute(insert(participants).values(_values(participant)))
+    # Values as parameters of a fixed statement: compiled once, not coerced again on every request.
+    await session.execute(insert(participants), _values(participant))
 
 
 async def add_many(session: AsyncSession, batch: Sequence[Participant]) -> None:
