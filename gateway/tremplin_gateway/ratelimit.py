@@ -2,8 +2,10 @@
 per client address.
 
 Storage: memory by default (one gateway process), Redis when `GATEWAY_REDIS_URL` is set (several
-gateway instances share the counters). Moving windows: a burst at a window's edge cannot double
-the allowance. If Redis is unreachable the gateway lets requests through and logs it: losing the
+gateway instances share the counters). Sliding window counters: the previous window's count,
+weighted by how much of it still overlaps, plus the current one — a burst at a window's edge
+cannot double the allowance, at the cost of two counters per key (a moving window keeps one
+timestamp per request). If Redis is unreachable the gateway lets requests through and logs it: losing the
 limiter must not take the whole platform down.
 """
 
@@ -13,7 +15,7 @@ import time
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from tremplin_shared.problems import Problem
@@ -41,7 +43,7 @@ def make_storage(redis_url: str | None, key_prefix: str) -> Storage:
 class RateLimits:
     def __init__(self, storage: Storage, default: str, auth_failures: str) -> None:
         self.storage = storage
-        self.limiter = MovingWindowRateLimiter(storage)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.default = parse(default)
         self.auth_failures = parse(auth_failures)
         self._items: dict[str, RateLimitItem] = {}
