@@ -74,7 +74,7 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", f"/api/v1/clauses/markets/{ID}/progress", EVERYONE_BUT_INTEGRATION),
     ("POST", "/api/v1/clauses/calculator", FACILITATOR),
     ("POST", f"/api/v1/clauses/lots/{ID}/placements", FACILITATOR),
-    ("POST", f"/api/v1/clauses/lots/{ID}/hours", FACILITATOR),
+    ("POST", f"/api/v1/clauses/lots/{ID}/hours", FACILITATOR | {"integration"}),
     ("POST", f"/api/v1/clauses/hours/{ID}/validate", FACILITATOR),
     ("POST", f"/api/v1/clauses/hours/{ID}/reject", FACILITATOR),
     ("GET", "/api/v1/clauses/reports", EVERYONE_BUT_INTEGRATION),

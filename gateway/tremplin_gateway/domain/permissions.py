@@ -86,6 +86,12 @@ PERMISSIONS: tuple[Rule, ...] = (
     # --- clauses service (the service checks the facilitator role on validation too)
     _r("/api/v1/clauses/hours/*/validate", POST, ("admin", "facilitator"), "only a facilitator validates hours"),
     _r("/api/v1/clauses/hours/*/reject", POST, ("admin", "facilitator"), "only a facilitator rejects hours"),
+    _r(
+        "/api/v1/clauses/lots/*/hours",
+        POST,
+        ("admin", "facilitator", "integration"),
+        "hours declared by a contractor's system (Idempotency-Key)",
+    ),
     _r("/api/v1/clauses/**", READ, READERS),
     _r("/api/v1/clauses/**", WRITE, ("admin", "facilitator")),
     # --- funding service (the service checks that the approver is not the preparer)
