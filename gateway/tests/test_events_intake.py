@@ -162,7 +162,8 @@ async def test_accepted_events_reach_the_topic_through_the_relay(broker, setting
 
 
 async def _records(bootstrap: str, ids: set[str], timeout: float = 20.0) -> list:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # "earliest": a reset to "latest" by the fetcher could otherwise win the race against the seek.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     found: list = []
     try:
