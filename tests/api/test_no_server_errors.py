@@ -67,7 +67,7 @@ def test_no_generated_request_gets_a_server_error(service, tmp_path):
             [str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--header", f"{IDENTITY_HEADER}: {identity}",
              "--checks", "not_a_server_error", "--phases", "examples,fuzzing,stateful", "--max-examples", "8",
              "--seed", "41", "--workers", "1", "--no-color"],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache stays out of the checkout
         )  # fmt: skip
     finally:
         server.terminate()
