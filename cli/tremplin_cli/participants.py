@@ -12,33 +12,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 import tremplin_participants
 from tremplin_participants.config import Settings
 from tremplin_participants.importer import (
     ImportReport,
-    error_report_path,
     import_file,
-    write_error_report,
 )
 from tremplin_shared.csv_import import ImportFileError
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.migrations import upgrade_to_head
 
+from .import_report import count_rows, show_errors
+
 app = typer.Typer(help="Participants: bulk import.", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
-SHOWN_ERRORS = 50
 MIGRATIONS = Path(tremplin_participants.__file__).parent / "migrations"
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
 
 
 @app.command("import")
@@ -67,7 +59,7 @@ def import_(
         errors.print("[red]error:[/red] --tenant must not be empty")
         raise typer.Exit(2)
     upgrade_to_head(MIGRATIONS, url)
-    expected = _count_lines(file)
+    expected = count_rows(file)
 
     with Progress(
         TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -105,21 +97,7 @@ def import_(
 
 
 def _print_report(file: Path, report: ImportReport, all_or_nothing: bool) -> None:
-    errors_file = error_report_path(file)
-    if report.errors:
-        table = Table(title=f"{len(report.errors)} error(s)", box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column("line", justify="right")
-        table.add_column("field")
-        table.add_column("message", overflow="fold")
-        for error in report.errors[:SHOWN_ERRORS]:
-            table.add_row(str(error.line), error.field, error.message)
-        console.print(table)
-        if len(report.errors) > SHOWN_ERRORS:
-            console.print(f"… and {len(report.errors) - SHOWN_ERRORS} more.")
-        write_error_report(report.errors, errors_file)
-        console.print(f"Error report: {errors_file}", highlight=False)
-    elif errors_file.exists():
-        errors_file.unlink()  # the report of an earlier run of this file, now stale
+    show_errors(console, file, report.errors)
     seconds = report.check_seconds + report.write_seconds
     rate = f", {report.written / seconds:,.0f} rows/s" if report.written and seconds else ""
     if report.written:

@@ -7,11 +7,33 @@ errors can point at the line a person sees in their editor.
 
 import csv
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be imported (unreadable, empty, wrong columns)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """What is wrong with one row: its line in the file, the column, the reason."""
+
+    line: int
+    field: str
+    message: str
+
+
+def error_report_path(path: Path) -> Path:
+    """people.csv → people.errors.csv, next to it."""
+    return path.with_name(f"{path.stem}.errors.csv")
+
+
+def write_error_report(errors: list[RowError], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "field", "message"])
+        writer.writerows((e.line, e.field, e.message) for e in errors)
 
 
 def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:

@@ -10,7 +10,6 @@ database holds), all in ONE transaction: any error and nothing is written. Entri
 a facilitator validates them.
 """
 
-import csv
 import time
 import uuid
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tremplin_shared.csv_import import ImportFileError, check_columns, read_csv
+from tremplin_shared.csv_import import ImportFileError, RowError, check_columns, read_csv
 
 from .adapters import repository as repo
 from .adapters.orm import lots, markets
@@ -37,13 +36,6 @@ REPORT_EVERY = 200
 
 # (rows done since the last call, rows in all when known)
 Progress = Callable[[int, int | None], None]
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    field: str
-    message: str
 
 
 @dataclass
@@ -157,15 +149,3 @@ async def import_file(
             raise
     report.seconds = time.perf_counter() - started
     return report
-
-
-def write_error_report(errors: list[RowError], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "field", "message"])
-        writer.writerows((e.line, e.field, e.message) for e in errors)
-
-
-def error_report_path(path: Path) -> Path:
-    """hours.csv → hours.errors.csv, next to it."""
-    return path.with_name(f"{path.stem}.errors.csv")

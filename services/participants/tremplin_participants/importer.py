@@ -12,7 +12,6 @@ participant.profile_changed.v1 events in the outbox — the running service's re
 All-or-nothing writes nothing when any row is invalid; valid-rows writes the others.
 """
 
-import csv
 import re
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tremplin_shared.csv_import import check_columns, read_csv
+from tremplin_shared.csv_import import RowError, check_columns, read_csv
 from tremplin_shared.events import new_event
 from tremplin_shared.messaging.outbox import outbox_row
 from tremplin_shared.messaging.tables import outbox
@@ -47,13 +46,6 @@ BATCH = 1000
 
 # (phase "check" | "write", rows done since the last call, rows in the phase when known)
 Progress = Callable[[str, int, int | None], None]
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    field: str
-    message: str
 
 
 @dataclass
@@ -195,15 +187,3 @@ async def import_file(
         report.written = len(valid)
         report.write_seconds = time.perf_counter() - started
     return report
-
-
-def write_error_report(errors: list[RowError], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "field", "message"])
-        writer.writerows((e.line, e.field, e.message) for e in errors)
-
-
-def error_report_path(path: Path) -> Path:
-    """people.csv → people.errors.csv, next to it."""
-    return path.with_name(f"{path.stem}.errors.csv")
