@@ -52,7 +52,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import tremplin_shared
 from tremplin_shared.db import make_engine, make_sessionmaker
@@ -62,9 +61,9 @@ from tremplin_shared.identity import Identity
 from tremplin_shared.log import new_request_id, request_id_var
 from tremplin_shared.messaging.kafka import ensure_topics, make_producer
 from tremplin_shared.messaging.tables import inbox, outbox
-from tremplin_shared.migrations import upgrade_to_head
 
-PG_SERVER = os.environ.get("TREMPLIN_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+from .databases import fresh_databases
+
 TENANTS = ["loir-et-cher", "cher", "indre", "nievre", "haute-vienne", "creuse"]
 FIRST_NAMES = ["Camille", "Dominique", "Sacha", "Lou", "Yanis", "Inès", "Mathis", "Léa", "Nour", "Hugo"]
 LAST_NAMES = ["Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau"]
@@ -539,33 +538,14 @@ async def full_path(args, bootstrap: str, urls: dict[str, str], items: list[dict
 # ------------------------------------------------------------------------------------------ databases
 
 
-@contextlib.asynccontextmanager
-async def databases(kind: str, workdir: Path):
-    """Two fresh databases, participants and matching, at the head of their migrations; dropped after."""
+def databases(kind: str, workdir: Path):
+    """Fresh participants and matching databases at the head of their migrations; dropped after."""
     import tremplin_matching
     import tremplin_participants
 
-    suffix = uuid.uuid4().hex[:8]
-    names = {"participants": f"bench_participants_{suffix}", "matching": f"bench_matching_{suffix}"}
-    admin = None
-    if kind == "sqlite":
-        urls = {name: f"sqlite+aiosqlite:///{workdir / f'{db}.db'}" for name, db in names.items()}
-    else:
-        admin = create_async_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            for db in names.values():
-                await conn.execute(text(f'CREATE DATABASE "{db}"'))
-        urls = {name: f"{PG_SERVER}/{db}" for name, db in names.items()}
-    try:
-        for name, package in (("participants", tremplin_participants), ("matching", tremplin_matching)):
-            await asyncio.to_thread(upgrade_to_head, Path(package.__file__).parent / "migrations", urls[name])
-        yield urls
-    finally:
-        if admin is not None:
-            async with admin.connect() as conn:
-                for db in names.values():
-                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-            await admin.dispose()
+    return fresh_databases(
+        kind, workdir, {"participants": tremplin_participants, "matching": tremplin_matching}, prefix="bench"
+    )
 
 
 # --------------------------------------------------------------------------------------------- report

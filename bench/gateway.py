@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,15 +34,13 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.embedded_broker import free_port
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
-from tremplin_shared.migrations import upgrade_to_head
 
-PG_SERVER = os.environ.get("TREMPLIN_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+from .databases import fresh_databases
+
 SECRET = "bench-gateway-identity-secret"
 TENANT = "loir-et-cher"
 HOST = "127.0.0.1"
@@ -87,33 +84,14 @@ async def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: 
     raise RuntimeError(f"{url} did not become healthy:\n{await asyncio.to_thread(tail, log)}")
 
 
-@contextlib.asynccontextmanager
-async def databases(kind: str, workdir: Path):
+def databases(kind: str, workdir: Path):
     """Fresh matching and gateway databases at the head of their migrations; dropped after."""
     import tremplin_gateway
     import tremplin_matching
 
-    suffix = uuid.uuid4().hex[:8]
-    names = {"matching": f"bench_gw_matching_{suffix}", "gateway": f"bench_gw_gateway_{suffix}"}
-    admin = None
-    if kind == "sqlite":
-        urls = {name: f"sqlite+aiosqlite:///{workdir / f'{db}.db'}" for name, db in names.items()}
-    else:
-        admin = create_async_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            for db in names.values():
-                await conn.execute(text(f'CREATE DATABASE "{db}"'))
-        urls = {name: f"{PG_SERVER}/{db}" for name, db in names.items()}
-    try:
-        for name, package in (("matching", tremplin_matching), ("gateway", tremplin_gateway)):
-            await asyncio.to_thread(upgrade_to_head, Path(package.__file__).parent / "migrations", urls[name])
-        yield urls
-    finally:
-        if admin is not None:
-            async with admin.connect() as conn:
-                for db in names.values():
-                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-            await admin.dispose()
+    return fresh_databases(
+        kind, workdir, {"matching": tremplin_matching, "gateway": tremplin_gateway}, prefix="bench_gw"
+    )
 
 
 async def bench_key(database_url: str) -> str:
