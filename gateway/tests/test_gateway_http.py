@@ -124,6 +124,13 @@ async def test_an_unknown_api_path_is_404_problem(gateway):
     assert_problem(await gateway.client.get("/nothing-here"), 404)
 
 
+async def test_every_kind_of_api_path_challenges_a_caller_without_a_key(gateway):
+    # A service's path (the proxy, ahead of the router), the gateway's own, and one nobody serves.
+    for path in ("/api/v1/offers", "/api/v1/admin/api-keys", "/api/v1/unknown"):
+        assert_problem(await gateway.client.get(path), 401)
+        assert "Bearer" in (await gateway.client.get(path)).headers["www-authenticate"]
+
+
 async def test_last_used_at_is_written_once_not_on_every_request(gateway):
     key, plaintext = await gateway.key()
 

@@ -11,11 +11,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
 from sqlalchemy.exc import SQLAlchemyError
 
-from tremplin_shared.problems import Forbidden, NotFound, Unauthorized, problem_response
+from tremplin_shared.problems import Forbidden, NotFound, Unauthorized
 
 from .adapters.api_keys import ApiKeyRepository
 from .domain.api_keys import ApiKey, KeyRejected, hash_key
@@ -32,14 +31,10 @@ WWW_AUTHENTICATE = 'Bearer realm="tremplin", ApiKey header="X-API-Key"'
 
 
 class ApiKeyRequired(Unauthorized):
-    """401 with a WWW-Authenticate header (see `install_auth_problem_handler`)."""
+    """401 with the WWW-Authenticate header that says which credentials are accepted."""
 
-
-def install_auth_problem_handler(app: FastAPI) -> None:
-    @app.exception_handler(ApiKeyRequired)
-    async def _unauthorized(_: Request, exc: ApiKeyRequired) -> JSONResponse:
-        headers = {"WWW-Authenticate": WWW_AUTHENTICATE, **(exc.headers or {})}
-        return problem_response(exc.status, exc.title, exc.detail, headers=headers)
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None, **extra) -> None:
+        super().__init__(detail, {"WWW-Authenticate": WWW_AUTHENTICATE, **(headers or {})}, **extra)
 
 
 def presented_key(request: Request) -> str | None:

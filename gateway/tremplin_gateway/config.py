@@ -17,11 +17,9 @@ class Settings(ComponentSettings):
     # A down service must answer 503 at once, a slow one is given time: small connect, long read.
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_read_timeout_seconds: float = Field(default=30.0, gt=0)
-    upstream_write_timeout_seconds: float = Field(default=30.0, gt=0)
     # Waiting for a free connection when all of them are busy: 503 rather than queueing forever.
     upstream_pool_timeout_seconds: float = Field(default=2.0, gt=0)
     upstream_max_connections: int = Field(default=200, ge=1)
-    upstream_max_keepalive_connections: int = Field(default=50, ge=0)
     upstream_keepalive_expiry_seconds: float = Field(default=5.0, ge=0)
     # Per-upstream read timeout, overriding the one above: {"funding": 60} (JSON in the env var).
     upstream_read_timeouts: dict[str, float] = Field(default_factory=dict)

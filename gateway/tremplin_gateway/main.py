@@ -18,7 +18,7 @@ from tremplin_shared.problems import install_problem_handlers
 from .api import admin, events, ops, webhooks
 from .api import proxy as proxy_routes
 from .audit import AuditMiddleware, AuditWriter
-from .auth import API_KEY_HEADER, Authenticator, install_auth_problem_handler
+from .auth import API_KEY_HEADER, Authenticator
 from .body_limit import BodyLimitMiddleware
 from .config import Settings
 from .domain.webhooks import RetryPolicy
@@ -111,7 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    # Outermost last: request id (and access log) around everything, the audit, CORS, the body limit.
+    # Outermost last: request id (and access log) around everything, the audit, CORS, the body limit,
+    # then the proxy to the services (the hot path, before the router).
+    app.add_middleware(proxy_routes.ServiceProxy)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -125,12 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
-    install_auth_problem_handler(app)
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
     app.include_router(events.router)
-    app.include_router(proxy_routes.router)  # last: the catch-all for /api/**
+    app.include_router(proxy_routes.router)  # last: /api paths nobody serves
     return app
 
 
