@@ -16,6 +16,7 @@ HEAD is checked as GET. OPTIONS requests that are CORS preflights never reach th
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from .api_keys import ROLES
 
@@ -38,22 +39,38 @@ class Rule:
     def matches(self, method: str, path: str) -> bool:
         return _method(method) in self.methods and pattern_matches(self.pattern, path)
 
+    @cached_property
+    def segments(self) -> tuple[str, ...]:
+        return _segments(self.pattern)
+
 
 def _method(method: str) -> str:
     method = method.upper()
     return "GET" if method in ("HEAD", "OPTIONS") else method
 
 
-def pattern_matches(pattern: str, path: str) -> bool:
-    """Whether `path` matches `pattern`; a path with dot segments never matches anything."""
-    want = pattern.strip("/").split("/")
-    got = path.strip("/").split("/") if path.strip("/") else []
-    if any(segment in (".", "..") for segment in got):
-        return False
+def _segments(path: str) -> tuple[str, ...]:
+    stripped = path.strip("/")
+    return tuple(stripped.split("/")) if stripped else ()
+
+
+def _segments_match(want: tuple[str, ...], got: tuple[str, ...]) -> bool:
     if want and want[-1] == "**":
         head = want[:-1]
         return len(got) >= len(head) and all(w in ("*", g) for w, g in zip(head, got, strict=False))
     return len(got) == len(want) and all(w in ("*", g) for w, g in zip(want, got, strict=True))
+
+
+def _path_segments(path: str) -> tuple[str, ...] | None:
+    """The path's segments, or None for a path with dot segments (it never matches anything)."""
+    got = _segments(path)
+    return None if any(segment in (".", "..") for segment in got) else got
+
+
+def pattern_matches(pattern: str, path: str) -> bool:
+    """Whether `path` matches `pattern`; a path with dot segments never matches anything."""
+    got = _path_segments(path)
+    return got is not None and _segments_match(_segments(pattern), got)
 
 
 def _r(pattern: str, methods: Iterable[str], roles: Iterable[str], why: str = "") -> Rule:
@@ -104,15 +121,19 @@ PERMISSIONS: tuple[Rule, ...] = (
 
 def rule_for(method: str, path: str, table: tuple[Rule, ...] = PERMISSIONS) -> Rule | None:
     """The rule deciding this request, or None (nobody may)."""
+    got, method = _path_segments(path), _method(method)
+    if got is None:
+        return None
     for rule in table:
-        if rule.matches(method, path):
+        if method in rule.methods and _segments_match(rule.segments, got):
             return rule
     return None
 
 
 def known_path(path: str, table: tuple[Rule, ...] = PERMISSIONS) -> bool:
     """Whether some rule, for some method, covers `path` (else the path is not an API: 404)."""
-    return any(pattern_matches(rule.pattern, path) for rule in table)
+    got = _path_segments(path)
+    return got is not None and any(_segments_match(rule.segments, got) for rule in table)
 
 
 def allowed_roles(method: str, path: str, table: tuple[Rule, ...] = PERMISSIONS) -> tuple[str, ...]:
