@@ -1,11 +1,13 @@
-"""ServiceSpec.background: the service's own long-running tasks start with the workers and stop with them."""
+"""ServiceSpec.background: the service's own long-running tasks start with the workers and stop with them.
+The garbage collector's tuning while a service runs."""
 
 import asyncio
+import gc
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from tremplin_shared.service import ServiceSpec, Workers
+from tremplin_shared.service import GC_YOUNG_THRESHOLD, ServiceSpec, Workers, tuned_gc
 from tremplin_shared.settings import ComponentSettings
 
 
@@ -31,3 +33,13 @@ async def test_background_tasks_get_the_app_and_are_cancelled_at_stop():
     assert seen == [app] and [t.get_name() for t in workers.tasks] == ["job"]
     await workers.stop()
     assert cancelled.is_set()
+
+
+def test_a_running_service_collects_its_young_objects_less_often_and_restores_the_collector_after():
+    before = gc.get_threshold()
+    with tuned_gc():
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:]) and gc.get_freeze_count() > 0
+        with tuned_gc():  # two apps in one process (tests, tools): the outer one restores
+            pass
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
