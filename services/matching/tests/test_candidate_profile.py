@@ -1,4 +1,5 @@
-"""participant.profile_changed and participant.erased in the candidate projection (SQLite)."""
+"""participant.registered, profile_changed and erased in the candidate projection (SQLite and PostgreSQL:
+the PostgreSQL upserts send the rows as arrays)."""
 
 import uuid
 from datetime import UTC, date, datetime
@@ -6,7 +7,9 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
+from tremplin_matching.adapters import projection
 from tremplin_matching.adapters.projection import HANDLERS
+from tremplin_matching.adapters.spatial_index import candidate_from_row
 from tremplin_matching.config import Settings
 from tremplin_matching.main import create_app
 from tremplin_shared.events import (
@@ -22,9 +25,13 @@ FLAGS = ParticipantFlags(computed_on=date(2026, 11, 25), long_term_unemployed=Tr
                          youth=False, senior=False, rsa=True, rqth=False, qpv=True, clause_eligible=True)  # fmt: skip
 
 
-@pytest.fixture
-async def matching(tmp_path):
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/matching.db", run_background_workers=False)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def matching(request, tmp_path, postgres):
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/matching.db"
+    else:
+        url = await postgres.create("matching")
+    settings = Settings(database_url=url, run_background_workers=False)
     app = create_app(settings)
 
     def as_tenant(tenant: str) -> dict:
@@ -97,3 +104,21 @@ async def test_erasure_deletes_the_candidate_of_that_tenant_only(matching):
     assert (await client.get(url, headers=as_tenant("indre"))).status_code == 200
     # erasing again (a redelivery) is harmless
     await apply(app, "loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=datetime.now(UTC)))
+
+
+async def test_the_index_gets_the_candidate_as_its_row_after_each_event(matching, monkeypatch):
+    """What a handler stages for the ranking index is the committed row, in whatever order events come
+    (a registration after its profile keeps the profile's wishes, hours, exclusions, consent)."""
+    app, _, _ = matching
+    staged = {}
+    monkeypatch.setattr(projection, "stage_candidate", lambda _s, tenant, c: staged.__setitem__((tenant, c.id), c))
+    first, second = uuid.uuid4(), uuid.uuid4()
+    sequences = {first: [registered(first), profile(first)], second: [profile(second), registered(second)]}
+    for pid, events in sequences.items():
+        for data in events:
+            await apply(app, "indre", data)
+            async with app.state.sessionmaker() as session:
+                row = await projection.get_candidate(session, "indre", pid)
+            assert staged[("indre", pid)] == candidate_from_row(row)
+    assert staged[("indre", second)].wishes == ("F1702",) and staged[("indre", second)].consent_matching
+    assert staged[("indre", second)].skills == ("K2204",)  # the registration's skills, written last

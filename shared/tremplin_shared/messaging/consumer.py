@@ -17,9 +17,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..db import bulk_insert, is_postgresql
 from ..events.contracts import EventData, contract_for
 from ..events.envelope import CloudEvent, MalformedEvent
 from ..log import request_id_var
@@ -78,12 +79,15 @@ def decode(record: ConsumerRecord) -> tuple[CloudEvent, EventData | None]:
         raise PoisonMessage(f"{event.type} breaks its contract: {exc}") from exc
 
 
+INBOX_COLUMNS = ("consumer", "event_id", "event_type", "processed_at")
+_INBOX_NEW_IDS = "ON CONFLICT DO NOTHING RETURNING event_id"
+
+
 @functools.cache
-def _inbox_insert(dialect_name: str):
+def _inbox_insert_sqlite():
     """INSERT … ON CONFLICT DO NOTHING RETURNING event_id, built once: run with many rows of parameters
     (SQLAlchemy sends them as multi-row VALUES), it returns the ids that were new."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return sqlite.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
 
 
 async def apply_in_order(
@@ -239,7 +243,10 @@ class EventConsumer:
         rows = {
             e.id: {"consumer": self.name, "event_id": e.id, "event_type": e.type, "processed_at": now} for e in events
         }
-        result = await session.execute(_inbox_insert(session.bind.dialect.name), list(rows.values()))
+        if is_postgresql(session):  # the batch as arrays: one statement, whatever its size
+            result = await bulk_insert(inbox, INBOX_COLUMNS, _INBOX_NEW_IDS).execute(session, rows.values())
+        else:
+            result = await session.execute(_inbox_insert_sqlite(), list(rows.values()))
         return set(result.scalars())
 
     async def _apply_one_with_retries(self, tp: TopicPartition, record: ConsumerRecord) -> None:

@@ -10,9 +10,10 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tremplin_shared.db import BulkInsert, bulk_insert, is_postgresql
 from tremplin_shared.events import (
     CloudEvent,
     ParticipantErasedV1,
@@ -30,30 +31,54 @@ PROFILE_FIELDS = (
     "weekly_hours_wanted", "schedule_exclusions", "driving_licence", "vehicle", "flags", "consent_matching",
     "active", "updated_at",
 )  # fmt: skip
-_UPSERTS: dict[tuple[str, tuple[str, ...]], object] = {}
+# What the ranking index keeps of a candidate (the row fields `candidate_from_row` reads).
+INDEXED_FIELDS = (
+    "participant_id", "latitude", "longitude", "skills", "wishes", "max_travel_km", "weekly_hours_wanted",
+    "schedule_exclusions", "driving_licence", "consent_matching", "active",
+)  # fmt: skip
+_UPSERTS: dict[tuple, object] = {}
 
 
-def _upsert(session: AsyncSession, fields: tuple[str, ...]):
-    """INSERT … ON CONFLICT (tenant, participant_id) DO UPDATE of `fields` RETURNING the row, built once
-    per dialect: the values travel as parameters, so nothing is compiled again per event."""
-    dialect_name = session.bind.dialect.name
-    key = (dialect_name, fields)
+def _upsert(session: AsyncSession, columns: tuple[str, ...], fields: tuple[str, ...], returning: tuple[str, ...]):
+    """INSERT (columns) … ON CONFLICT (tenant, participant_id) DO UPDATE of `fields` RETURNING `returning`,
+    built once per dialect: the values travel as parameters, so nothing is compiled again per event.
+    PostgreSQL gets the rows as arrays (`bulk_insert`), SQLite an executemany."""
+    key = (session.bind.dialect.name, columns, fields, returning)
     if key not in _UPSERTS:
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
-        stmt = dialect.insert(candidates)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant", "participant_id"], set_={f: stmt.excluded[f] for f in fields}
-        )
-        _UPSERTS[key] = stmt.returning(*candidates.c)
+        if is_postgresql(session):
+            sets = ", ".join(f"{f} = EXCLUDED.{f}" for f in fields)
+            suffix = f"ON CONFLICT (tenant, participant_id) DO UPDATE SET {sets}"
+            if returning:
+                suffix += f" RETURNING {', '.join(returning)}"
+            _UPSERTS[key] = bulk_insert(candidates, columns, suffix)
+        else:
+            stmt = sqlite.insert(candidates)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant", "participant_id"], set_={f: stmt.excluded[f] for f in fields}
+            )
+            _UPSERTS[key] = stmt.returning(*(candidates.c[c] for c in returning)) if returning else stmt
     return _UPSERTS[key]
 
 
 async def _upsert_many(session: AsyncSession, event_tenant_values: list[tuple[str, dict]], fields) -> None:
-    """One statement for the lot (executemany, RETURNING the rows), then the index is staged."""
-    tenants = {values["participant_id"]: tenant for tenant, values in event_tenant_values}
-    rows = (await session.execute(_upsert(session, fields), [values for _, values in event_tenant_values])).all()
-    for row in rows:
-        stage_candidate(session, tenants[row.participant_id], candidate_from_row(row._asdict()))
+    """One statement for the lot, then the index is staged: from the values written, and for the indexed
+    fields the event does not carry (a registration after its profile), from the row (RETURNING)."""
+    if not event_tenant_values:
+        return
+    rows = [values for _, values in event_tenant_values]
+    columns = tuple(rows[0])
+    returning = tuple(f for f in INDEXED_FIELDS if f not in columns)
+    returning = ("participant_id", *returning) if returning else ()
+    stmt = _upsert(session, columns, fields, returning)
+    if isinstance(stmt, BulkInsert):
+        result = await stmt.execute(session, rows)
+    else:
+        result = await session.execute(stmt, rows)
+    if returning:
+        stored = {row.participant_id: row._asdict() for row in result}
+        rows = [{**stored[values["participant_id"]], **values} for values in rows]
+    for (tenant, _), row in zip(event_tenant_values, rows, strict=True):
+        stage_candidate(session, tenant, candidate_from_row(row))
 
 
 async def on_participants_registered(
