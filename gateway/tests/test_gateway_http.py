@@ -193,6 +193,12 @@ def echo_upstream() -> FastAPI:
     async def internal() -> dict:
         return {}
 
+    @app.get("/api/v1/parcours/sets-a-cookie", include_in_schema=False)
+    async def sets_a_cookie() -> JSONResponse:
+        response = JSONResponse({})
+        response.set_cookie("session", "of-the-first-caller")
+        return response
+
     @app.api_route("/api/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def echo(request: Request, rest: str) -> JSONResponse:
         body = await request.body()
@@ -270,6 +276,20 @@ async def test_the_upstream_status_and_body_are_passed_through(settings_for, sta
     assert moved.status_code == 307 and moved.headers["location"] == "/api/v1/parcours/stream"  # not the service's
     assert missing.status_code == 200  # the echo route catches it
     assert parcours.status_code == 200 and parcours.json()["method"] == "DELETE"
+
+
+async def test_a_cookie_set_by_a_service_goes_to_its_caller_and_is_never_kept(settings_for, start_gateway, serve_app):
+    # The upstream client is shared by every caller: a cookie it kept would go out with the next
+    # caller's requests, whoever they are.
+    async with serve_app(echo_upstream()) as upstream:
+        async with start_gateway(settings_for(participants_url=upstream)) as gw:
+            _, first = await gw.key(tenant="loir-et-cher")
+            _, second = await gw.key(tenant="cher")
+            answer = await gw.client.get("/api/v1/parcours/sets-a-cookie", headers=bearer(first))
+            gw.client.cookies.clear()  # the test client keeps cookies; the gateway must not
+            seen = (await gw.client.get("/api/v1/parcours/p-1", headers=bearer(second))).json()
+    assert "of-the-first-caller" in answer.headers["set-cookie"]
+    assert "cookie" not in seen["headers"]
 
 
 # ------------------------------------------------------------------------------------------ documents

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import math
 import time
+from http.cookiejar import CookieJar
 
 import httpx
 from fastapi import Request
@@ -103,6 +104,20 @@ def route_for(path: str) -> str | None:
     return None
 
 
+class NoCookies(CookieJar):
+    """The jar of the shared upstream client, which keeps nothing.
+
+    A service's Set-Cookie goes back to the caller like any header; kept in the client's jar, it
+    would go out with every later request to that service, whoever made it.
+    """
+
+    def extract_cookies(self, response, request) -> None:
+        pass
+
+    def set_cookie(self, cookie) -> None:
+        pass
+
+
 def upstream_client(settings: Settings) -> httpx.AsyncClient:
     """The one client of the process: pooled connections to every service.
 
@@ -122,6 +137,7 @@ def upstream_client(settings: Settings) -> httpx.AsyncClient:
             write=None,  # aiohttp has no write timeout
             pool=settings.upstream_pool_timeout_seconds,
         ),
+        cookies=NoCookies(),
         follow_redirects=False,
         trust_env=False,  # no HTTP(S)_PROXY from the environment between the gateway and the services
     )
