@@ -152,7 +152,7 @@ async def authorized(request: Request) -> Principal:
     401 without a valid credential, 404 for a path no rule knows, 403 for a role not allowed.
     """
     principal = await authenticated(request)
-    path, method = request.url.path, request.method
+    path, method = request.scope["path"], request.method  # (request.url would build a whole URL)
     if not known_path(path):
         raise NotFound("No API at this path.")
     roles = allowed_roles(method, path)
