@@ -1,22 +1,33 @@
 """The outbox's guarantees, on the real broker and PostgreSQL: atomic writes, broker outages."""
 
+import asyncio
 import contextlib
 import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.partitioner import murmur2
 from sqlalchemy import func, select
 
+import tremplin_participants
 from tremplin_participants.adapters.orm import participants
 from tremplin_participants.config import Settings
 from tremplin_participants.main import create_app
+from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.events import ParticipantProfileChangedV1, ParticipantRegisteredV1
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.messaging import outbox as outbox_module
+from tremplin_shared.messaging import relay as relay_module
+from tremplin_shared.messaging.kafka import make_producer
 from tremplin_shared.messaging.tables import outbox
+from tremplin_shared.migrations import upgrade_to_head
 
-from .kafka_helpers import read_topic
+from .kafka_helpers import read_matching, read_topic
 
+PARTICIPANTS_MIGRATIONS = Path(tremplin_participants.__file__).parent / "migrations"
 TOPIC = ParticipantRegisteredV1.topic
 REGISTERED = ParticipantRegisteredV1.ce_type.encode()
 PROFILE_CHANGED = ParticipantProfileChangedV1.ce_type.encode()
@@ -122,3 +133,43 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_arrives_a
     # Every write delivered, none lost. (At-least-once: a send that timed out after reaching the
     # broker is sent again, so a duplicate is allowed here; consumers drop it through their inbox.)
     assert set(published) == set(ids)
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+async def test_the_relay_sends_an_aggregate_in_order_to_the_partition_of_its_key(
+    broker, postgres, tmp_path, monkeypatch, db
+):
+    """The relay sends record batches itself: each record must still land where `producer.send` (and the
+    Java client) put its key — murmur2 — in the outbox's order, also when a partition's rows fill more
+    than one record batch, and only acked rows are marked published."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/participants.db" if db == "sqlite" else await postgres.create("relay")
+    await asyncio.to_thread(upgrade_to_head, PARTICIPANTS_MIGRATIONS, url)
+    engine = make_engine(url)
+    sessionmaker = make_sessionmaker(engine)
+    monkeypatch.setattr(relay_module, "make_producer", lambda bootstrap: make_producer(bootstrap, max_batch_size=4096))
+    aggregates = [uuid.uuid4() for _ in range(60)]
+    async with sessionmaker() as session, session.begin():
+        for n in range(4):  # the n-th event of every aggregate, then the next round
+            for pid in aggregates:
+                data = ParticipantRegisteredV1(participant_id=pid, registered_at=datetime.now(UTC), latitude=47.0,
+                                               longitude=1.0, skills=[f"A{n:04d}"])  # fmt: skip
+                await outbox_module.add_event(session, data, tenant="cher", source="/tests")
+    relay = relay_module.OutboxRelay("relay-test", sessionmaker, broker.bootstrap, [TOPIC], batch_size=100)
+    try:
+        while await relay.publish_pending():
+            pass
+    finally:
+        await relay.stop()
+    assert relay.published_total == 240
+    async with sessionmaker() as session:
+        assert (await session.execute(select(func.count()).where(outbox.c.published_at.is_(None)))).scalar() == 0
+    await engine.dispose()
+
+    ours = {str(pid).encode() for pid in aggregates}
+    records = await read_matching(broker.bootstrap, TOPIC, lambda r: r.key in ours, expected=240)
+    assert len(records) == 240
+    skills_by_key: dict[bytes, list[str]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % 6
+        skills_by_key.setdefault(record.key, []).append(json.loads(record.value)["skills"][0])
+    assert all(skills == ["A0000", "A0001", "A0002", "A0003"] for skills in skills_by_key.values())

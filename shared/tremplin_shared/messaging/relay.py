@@ -12,14 +12,23 @@ import zlib
 from datetime import UTC, datetime
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..db import is_postgresql
 from .kafka import ensure_topics, make_producer, recreate_topics, topic_layout_intact
 from .outbox import decode_headers
 from .tables import outbox
 
 log = logging.getLogger(__name__)
+
+# The relay's lock, and for its transaction the pending rows read in seq order along ix_outbox_pending:
+# a mostly published outbox has statistics that make the planner prefer a bitmap scan, which reads
+# and sorts every pending row (10+ ms a pass with 20 000 pending) to return the first 1000.
+_LOCK_PG = text("SELECT pg_try_advisory_xact_lock(:k), set_config('enable_bitmapscan', 'off', true)")
+_MARK_PUBLISHED_PG = text("UPDATE outbox SET published_at = :now WHERE seq = ANY(:seqs)")  # one array parameter
+_partition_of = DefaultPartitioner()  # what `producer.send` uses: murmur2 of the key, as the Java client
 
 
 class TopicLayoutChanged(Exception):
@@ -89,10 +98,8 @@ class OutboxRelay:
         """Publish one batch. Returns how many rows were marked published."""
         await self._ensure_producer()
         async with self.sessionmaker() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
-                locked = (
-                    await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-                ).scalar()
+            if is_postgresql(session):
+                locked = (await session.execute(_LOCK_PG, {"k": self._lock_key})).scalar()
                 if not locked:
                     return 0
             rows = (
@@ -105,13 +112,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = [
-                await self._producer.send(
-                    row.topic, value=row.value.encode(), key=row.key.encode(), headers=decode_headers(row.headers)
-                )
-                for row in rows
-            ]
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            results = await self._send(rows)
             batch_topics = sorted({row.topic for row in rows})
             if not await topic_layout_intact(self._admin, batch_topics, self.partitions):
                 await recreate_topics(self._admin, batch_topics, self.partitions)
@@ -126,9 +127,12 @@ class OutboxRelay:
                 else:
                     acked.append(row.seq)
             now = datetime.now(UTC)
-            for start in range(0, len(acked), 500):
-                chunk = acked[start : start + 500]
-                await session.execute(update(outbox).where(outbox.c.seq.in_(chunk)).values(published_at=now))
+            if is_postgresql(session):
+                await session.execute(_MARK_PUBLISHED_PG, {"now": now, "seqs": acked})
+            else:
+                for start in range(0, len(acked), 500):
+                    chunk = acked[start : start + 500]
+                    await session.execute(update(outbox).where(outbox.c.seq.in_(chunk)).values(published_at=now))
             if failed_keys:
                 failed = [row.seq for row in rows if row.key in failed_keys]
                 await session.execute(
@@ -140,6 +144,33 @@ class OutboxRelay:
         if first_error is not None:
             raise first_error if isinstance(first_error, Exception) else RuntimeError(str(first_error))
         return len(acked)
+
+    async def _send(self, rows) -> list[BaseException | object]:
+        """Send the rows; for each, its ack or its error. The rows of one partition go as record batches
+        in their order (aiokafka's batch API: one future per batch, not per record), to the partition
+        `producer.send` would pick for the key, so an aggregate keeps its partition."""
+        producer = self._producer
+        layouts = {topic: sorted(await producer.partitions_for(topic)) for topic in {row.topic for row in rows}}
+        filling: dict[tuple[str, int], tuple[object, list[int]]] = {}  # (topic, partition) → (batch, row indexes)
+        sent: list[tuple[asyncio.Future, list[int]]] = []
+        for i, row in enumerate(rows):
+            key, value, headers = row.key.encode(), row.value.encode(), decode_headers(row.headers)
+            partitions = layouts[row.topic]
+            tp = (row.topic, _partition_of(key, partitions, partitions))
+            batch, members = filling.get(tp) or filling.setdefault(tp, (producer.create_batch(), []))
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: off it goes
+                sent.append((await producer.send_batch(batch, tp[0], partition=tp[1]), members))
+                batch, members = filling[tp] = (producer.create_batch(), [])
+                batch.append(key=key, value=value, timestamp=None, headers=headers)  # an empty batch takes any
+            members.append(i)
+        for (topic, partition), (batch, members) in filling.items():
+            sent.append((await producer.send_batch(batch, topic, partition=partition), members))
+        results: list[BaseException | object] = [None] * len(rows)
+        acks = await asyncio.gather(*(future for future, _ in sent), return_exceptions=True)
+        for ack, (_, members) in zip(acks, sent, strict=True):
+            for i in members:
+                results[i] = ack
+        return results
 
     async def run(self) -> None:
         backoff = self.poll_interval
