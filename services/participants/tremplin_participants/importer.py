@@ -20,14 +20,12 @@ from datetime import date
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tremplin_shared.csv_import import RowError, check_columns, read_csv
 from tremplin_shared.events import new_event
-from tremplin_shared.messaging.outbox import outbox_row
-from tremplin_shared.messaging.tables import outbox
+from tremplin_shared.messaging.outbox import add_rows, outbox_row
 
 from .adapters import repository
 from .api.schemas import ParticipantIn
@@ -158,7 +156,7 @@ async def write_participants(
     for start in range(0, len(participants), BATCH):
         batch = participants[start : start + BATCH]
         await repository.add_many(session, batch)
-        await session.execute(insert(outbox), [row for p in batch for row in _outbox_rows(p, on)])
+        await add_rows(session, [row for p in batch for row in _outbox_rows(p, on)])
         if progress:
             progress("write", len(batch), len(participants))
 

@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db import bulk_insert, is_postgresql
 from ..events.contracts import EventData
 from ..events.envelope import CloudEvent, new_event
 from .tables import outbox
+
+OUTBOX_COLUMNS = ("event_id", "event_type", "tenant", "topic", "key", "headers", "value", "created_at")
 
 
 def outbox_row(event: CloudEvent, topic: str) -> dict:
@@ -30,6 +33,17 @@ async def add_event(session: AsyncSession, data: EventData, *, tenant: str, sour
     # The row as parameters of a fixed statement: compiled once, not coerced again on every write.
     await session.execute(insert(outbox), outbox_row(event, data.topic))
     return event
+
+
+async def add_rows(session: AsyncSession, rows: list[dict]) -> None:
+    """Stage many `outbox_row`s in the caller's transaction (bulk writes): on PostgreSQL one statement
+    with the rows as arrays, elsewhere an executemany."""
+    if not rows:
+        return
+    if is_postgresql(session):
+        await bulk_insert(outbox, OUTBOX_COLUMNS).execute(session, rows)
+    else:
+        await session.execute(insert(outbox), rows)
 
 
 async def outbox_stats(session: AsyncSession) -> tuple[int, float]:

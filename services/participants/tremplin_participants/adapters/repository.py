@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tremplin_shared.db import bulk_insert, is_postgresql
 from tremplin_shared.identity import Identity
 from tremplin_shared.log import current_request_id
 
@@ -25,6 +26,7 @@ from .orm import access_log, cers, diagnostics, parcours, parcours_transitions, 
 
 FIELDS = tuple(f.name for f in fields(Participant))
 COLUMNS = [participants.c[name] for name in FIELDS]
+INSERTED = (*FIELDS, "search_name")  # the columns `_values` fills
 
 
 def _values(participant: Participant) -> dict:
@@ -43,8 +45,12 @@ async def add(session: AsyncSession, participant: Participant) -> None:
 
 
 async def add_many(session: AsyncSession, batch: Sequence[Participant]) -> None:
-    """One executemany for a batch (bulk import)."""
-    if batch:
+    """One statement for a batch (bulk import): the rows as arrays on PostgreSQL, an executemany elsewhere."""
+    if not batch:
+        return
+    if is_postgresql(session):
+        await bulk_insert(participants, INSERTED).execute(session, map(_values, batch))
+    else:
         await session.execute(insert(participants), [_values(p) for p in batch])
 
 
