@@ -106,13 +106,19 @@ async def test_all_or_nothing_writes_nothing_and_reports_every_bad_line(tmp_path
     assert await counts(sqlite_url) == (0, 0)
 
 
-async def test_valid_rows_writes_the_valid_rows_with_their_events(tmp_path, sqlite_url):
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_url(request, sqlite_url, postgres) -> str:
+    """SQLite (the embedded default) and PostgreSQL (its bulk writes send the rows as arrays)."""
+    return sqlite_url if request.param == "sqlite" else await postgres.create("import")
+
+
+async def test_valid_rows_writes_the_valid_rows_with_their_events(tmp_path, any_url):
     file = mixed_file(tmp_path / "people.csv")
-    result = await asyncio.to_thread(tremplin, sqlite_url, str(file), "--tenant", "loir-et-cher", "--valid-rows")
+    result = await asyncio.to_thread(tremplin, any_url, str(file), "--tenant", "loir-et-cher", "--valid-rows")
     assert result.exit_code == 1, result.output  # some rows were refused
     assert "Imported 3 of 9 rows" in result.output
-    assert await counts(sqlite_url) == (3, 6)
-    engine = make_engine(sqlite_url)
+    assert await counts(any_url) == (3, 6)
+    engine = make_engine(any_url)
     try:
         async with engine.connect() as conn:
             people = {r.first_name: r for r in await conn.execute(sa.select(participants))}
@@ -138,13 +144,13 @@ async def test_valid_rows_writes_the_valid_rows_with_their_events(tmp_path, sqli
             assert ParticipantProfileChangedV1.model_validate(data).active is False
 
     # the same file again: the NIRs now exist in the tenant, which the report says
-    again = await asyncio.to_thread(tremplin, sqlite_url, str(file), "--tenant", "loir-et-cher", "--valid-rows")
+    again = await asyncio.to_thread(tremplin, any_url, str(file), "--tenant", "loir-et-cher", "--valid-rows")
     report = list(csv.reader((tmp_path / "people.errors.csv").open(encoding="utf-8")))
     exists = [(line, field) for line, field, message in report[1:] if "already exists" in message]
     assert exists == [("2", "nir"), ("11", "nir")]
     assert "Imported 1 of 9 rows" in again.output  # only Luc (no NIR) again
     # another tenant may import the same NIRs
-    other = await asyncio.to_thread(tremplin, sqlite_url, str(file), "--tenant", "indre", "--valid-rows")
+    other = await asyncio.to_thread(tremplin, any_url, str(file), "--tenant", "indre", "--valid-rows")
     assert "Imported 3 of 9 rows" in other.output
 
 
