@@ -153,10 +153,13 @@ class OutboxRelay:
         layouts = {topic: sorted(await producer.partitions_for(topic)) for topic in {row.topic for row in rows}}
         filling: dict[tuple[str, int], tuple[object, list[int]]] = {}  # (topic, partition) → (batch, row indexes)
         sent: list[tuple[asyncio.Future, list[int]]] = []
+        partition_of: dict[tuple[str, str], int] = {}  # an aggregate's events of the pass hash once
         for i, row in enumerate(rows):
             key, value, headers = row.key.encode(), row.value.encode(), decode_headers(row.headers)
-            partitions = layouts[row.topic]
-            tp = (row.topic, _partition_of(key, partitions, partitions))
+            if (partition := partition_of.get((row.topic, row.key))) is None:
+                partitions = layouts[row.topic]
+                partition = partition_of[row.topic, row.key] = _partition_of(key, partitions, partitions)
+            tp = (row.topic, partition)
             batch, members = filling.get(tp) or filling.setdefault(tp, (producer.create_batch(), []))
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: off it goes
                 sent.append((await producer.send_batch(batch, tp[0], partition=tp[1]), members))
