@@ -1,12 +1,13 @@
 """How a consumer batch is applied: one inbox statement, duplicates inside a batch applied once, and
-batch handlers fed in rounds that keep every aggregate's order. On SQLite (no broker needed: the
-batch is handed to the consumer as the records Kafka would give it)."""
+batch handlers fed in rounds that keep every aggregate's order, a fetch of several partitions in one
+transaction. On SQLite and PostgreSQL (its inbox rows go as arrays); no broker needed: the batch is
+handed to the consumer as the records Kafka would give it."""
 
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from sqlalchemy import func, select
 
 from tremplin_shared.db import make_engine, make_sessionmaker
@@ -15,9 +16,9 @@ from tremplin_shared.messaging.consumer import BatchHandler, EventConsumer, roun
 from tremplin_shared.messaging.tables import inbox, messaging_metadata
 
 
-def record(event, offset: int) -> ConsumerRecord:
-    return ConsumerRecord("participants.events", 0, offset, 0, 0, event.subject.encode(), event.value(), None, 0, 0,
-                          event.headers())  # fmt: skip
+def record(event, offset: int, partition: int = 0) -> ConsumerRecord:
+    return ConsumerRecord("participants.events", partition, offset, 0, 0, event.subject.encode(), event.value(), None,
+                          0, 0, event.headers())  # fmt: skip
 
 
 def registered(pid: uuid.UUID):
@@ -39,9 +40,10 @@ def test_rounds_hold_the_nth_event_of_each_aggregate_in_batch_order():
     assert [len(r) for r in rounds(only_a)] == [1, 1, 1]
 
 
-@pytest.fixture
-async def sessionmaker(tmp_path):
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/c.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def sessionmaker(request, tmp_path, postgres):
+    url = f"sqlite+aiosqlite:///{tmp_path}/c.db" if request.param == "sqlite" else await postgres.create("inbox")
+    engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
     yield make_sessionmaker(engine)
@@ -72,3 +74,28 @@ async def test_a_batch_applies_each_event_once_even_twice_in_the_batch_and_in_ag
     assert len(calls) == 2
     async with sessionmaker() as session:
         assert (await session.execute(select(func.count()).select_from(inbox))).scalar_one() == 3
+
+
+async def test_a_fetch_of_several_partitions_is_one_transaction_then_one_offset_commit(sessionmaker):
+    calls: list[list[str]] = []
+    commits: list[dict] = []
+
+    async def on_registered(session, items):
+        calls.append([str(d.participant_id) for _, d in items])
+
+    class Kafka:
+        async def commit(self, offsets) -> None:
+            commits.append(offsets)
+
+    handlers = {ParticipantRegisteredV1.ce_type: BatchHandler(on_registered)}
+    consumer = EventConsumer("c", ["participants.events"], handlers, sessionmaker, "127.0.0.1:1")
+    consumer._consumer = Kafka()
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first, second = TopicPartition("participants.events", 0), TopicPartition("participants.events", 3)
+    batches = {
+        first: [record(registered(a)[0], 10), record(registered(b)[0], 11)],
+        second: [record(registered(c)[0], 7, partition=3)],
+    }
+    await consumer.process_batches(batches)
+    assert calls == [[str(a), str(b), str(c)]]  # one statement for both partitions' events
+    assert commits == [{first: 12, second: 8}]  # after the database commit, every partition's next offset

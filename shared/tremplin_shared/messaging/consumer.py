@@ -1,9 +1,10 @@
 """Consumer runner: at-least-once delivery made effectively-once by the inbox table.
 
-For each partition batch: apply every event in ONE database transaction (inbox row + handler),
-commit it, and only then commit the Kafka offsets. If the batch fails, its events are retried one
-by one so a poison message is isolated: after `max_attempts` failures it goes to `<topic>.dlq`
-(error and attempt count in headers) and the partition moves on.
+For each fetch (up to `max_records` records, of one or more partitions, each in its order): apply
+every event in ONE database transaction (inbox rows + handlers), commit it, and only then commit
+the Kafka offsets. If the batch fails, its events are retried one by one so a poison message is
+isolated: after `max_attempts` failures it goes to `<topic>.dlq` (error and attempt count in
+headers) and the partition moves on.
 """
 
 import asyncio
@@ -198,9 +199,9 @@ class EventConsumer:
                 await self.start()
                 while True:
                     batches = await self._consumer.getmany(timeout_ms=200, max_records=self.max_records)
-                    for tp, records in batches.items():
+                    if batches:
                         async with self.processing:
-                            await self.process_batch(tp, records)
+                            await self.process_batches(batches)
             except asyncio.CancelledError:
                 await self.stop()
                 raise
@@ -210,14 +211,23 @@ class EventConsumer:
                 await asyncio.sleep(1.0)
 
     async def process_batch(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        await self.process_batches({tp: records})
+
+    async def process_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """The records of one fetch in one transaction (an aggregate is on one partition, so its events
+        keep their order), then every partition's offset in one commit."""
         try:
-            await self._apply(records)
+            await self._apply([record for records in batches.values() for record in records])
         except Exception as exc:  # one bad event fails the batch: isolate it, one record at a time
-            log.info("batch failed, retrying one by one", extra={"fields": {"error": repr(exc), "partition": str(tp)}})
-            for record in records:
-                await self._apply_one_with_retries(tp, record)
+            partitions = [str(tp) for tp in batches]
+            log.info(
+                "batch failed, retrying one by one", extra={"fields": {"error": repr(exc), "partitions": partitions}}
+            )
+            for tp, records in batches.items():
+                for record in records:
+                    await self._apply_one_with_retries(tp, record)
             return
-        await self._commit(tp, records[-1].offset + 1)
+        await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
 
     async def _apply(self, records: list[ConsumerRecord]) -> None:
         decoded = [decode(record) for record in records]
@@ -291,9 +301,13 @@ class EventConsumer:
         )
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        await self._commit_offsets({tp: offset})
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await self._consumer.commit({tp: offset})
+            await self._consumer.commit(offsets)
         except CommitFailedError:
-            # The partition moved to another member mid-batch; it will see these events again
+            # A partition moved to another member mid-batch; it will see these events again
             # and the inbox will skip them.
-            log.warning("offset commit refused after rebalance", extra={"fields": {"partition": str(tp)}})
+            partitions = [str(tp) for tp in offsets]
+            log.warning("offset commit refused after rebalance", extra={"fields": {"partitions": partitions}})
