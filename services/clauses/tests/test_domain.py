@@ -1,7 +1,7 @@
 """The pure rules: calculator, elapsed share and `behind`, the 210-hour cap, the hours machine,
-eligibility, months, outcomes."""
+eligibility (and the flags in force at a start), months, outcomes."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -137,6 +137,80 @@ def test_eligibility():
         eligibility.decide(False, "suivi PLIE depuis 2024", False)
     assert eligibility.decide(False, " suivi PLIE ", True) == eligibility.Decision(False, "suivi PLIE")
     assert eligibility.decide(None, "sortant de prison", True) == eligibility.Decision(None, "sortant de prison")
+
+
+def at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
+
+
+def flags_on(day: int, eligible: bool, hour: int = 12) -> eligibility.Computation:
+    return eligibility.Computation(date(2026, 3, day), at(day, hour), eligible)
+
+
+def test_the_flags_in_force_at_the_start():
+    history = [flags_on(10, True), flags_on(20, False), flags_on(20, True, hour=9)]  # on the 20th, 9:00 then 12:00
+    assert eligibility.in_force(date(2026, 3, 15), history) == flags_on(10, True)  # eligible then, not now
+    assert eligibility.in_force(date(2026, 3, 20), history) == flags_on(20, False)  # the day's last computation
+    assert eligibility.in_force(date(2026, 12, 1), history) == flags_on(20, False)
+    assert eligibility.in_force(date(2026, 3, 10), history) == flags_on(10, True)  # computed on the start itself
+    # Before every computation: the earliest (on its day, the last sent), never a later one.
+    assert eligibility.in_force(date(2026, 1, 5), history) == flags_on(10, True)
+    early = [flags_on(20, True), flags_on(10, False, hour=8), flags_on(10, True, hour=17)]
+    assert eligibility.in_force(date(2026, 3, 1), early) == flags_on(10, True, hour=17)
+    assert eligibility.in_force(date(2026, 3, 1), []) is None
+    assert eligibility.latest(history) == flags_on(20, False) and eligibility.latest([]) is None
+
+
+computations = st.lists(
+    st.builds(
+        eligibility.Computation,
+        st.dates(date(2025, 1, 1), date(2027, 12, 31)),
+        st.datetimes(datetime(2025, 1, 1), datetime(2027, 12, 31), timezones=st.just(UTC)),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@given(computations, st.dates(date(2024, 6, 1), date(2028, 6, 1)), st.randoms(use_true_random=False))
+def test_in_force_is_the_latest_computation_on_or_before_the_start(history, start, rnd):
+    chosen = eligibility.in_force(start, history)
+    shuffled = history * 2  # redelivered…
+    rnd.shuffle(shuffled)  # …and out of order: the same answer
+    assert eligibility.in_force(start, shuffled) == chosen
+    if not history:
+        assert chosen is None
+        return
+    assert chosen in history
+    before = [c for c in history if c.computed_on <= start]
+    if before:
+        assert chosen.computed_on == max(c.computed_on for c in before)
+    else:  # the start precedes them all: the earliest computation
+        assert chosen.computed_on == min(c.computed_on for c in history)
+    # Of that day's computations, the last sent.
+    assert chosen.changed_at == max(c.changed_at for c in history if c.computed_on == chosen.computed_on)
+    # A computation after the start changes nothing once one on or before it is known.
+    later = eligibility.Computation(
+        max(start, chosen.computed_on) + timedelta(days=1), at(1), not chosen.clause_eligible
+    )
+    if before:
+        assert eligibility.in_force(start, [*history, later]) == chosen
+
+
+@given(st.one_of(st.none(), st.booleans()), st.one_of(st.none(), st.text(max_size=5)), st.booleans())
+def test_decide_refuses_only_without_eligibility_or_a_facilitator_reason(eligible, reason, facilitator):
+    given_reason = (reason or "").strip() or None
+    try:
+        decision = eligibility.decide(eligible, reason, facilitator)
+    except eligibility.OverrideNeedsFacilitator:
+        assert given_reason is not None and not facilitator
+        return
+    except eligibility.NotEligible:
+        assert eligible is not True and given_reason is None
+        return
+    assert decision.eligible == eligible
+    assert decision.override_reason == (None if eligible else given_reason)
+    assert eligibility.stands(decision.eligible, decision.override_reason)
 
 
 def test_outcomes():
