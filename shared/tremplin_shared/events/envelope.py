@@ -13,6 +13,9 @@ SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), default=str).encode  # built once, not per event
+
+
 class MalformedEvent(ValueError):
     """A Kafka record that is not a CloudEvent we can read."""
 
@@ -29,25 +32,29 @@ class CloudEvent:
     request_id: str | None = None
     traceparent: str | None = None
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        headers = {
-            "ce_specversion": SPEC_VERSION,
-            "ce_id": self.id,
-            "ce_type": self.type,
-            "ce_source": self.source,
-            "ce_time": self.time.isoformat(),
-            "ce_subject": self.subject,
-            "ce_tenant": self.tenant,
-            "content-type": CONTENT_TYPE,
-        }
+    def header_items(self) -> list[tuple[str, str]]:
+        """The Kafka headers as text (what the outbox stores)."""
+        headers = [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", self.id),
+            ("ce_type", self.type),
+            ("ce_source", self.source),
+            ("ce_time", self.time.isoformat()),
+            ("ce_subject", self.subject),
+            ("ce_tenant", self.tenant),
+            ("content-type", CONTENT_TYPE),
+        ]
         if self.request_id:
-            headers["ce_requestid"] = self.request_id
+            headers.append(("ce_requestid", self.request_id))
         if self.traceparent:
-            headers["ce_traceparent"] = self.traceparent
-        return [(k, v.encode()) for k, v in headers.items()]
+            headers.append(("ce_traceparent", self.traceparent))
+        return headers
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v.encode()) for k, v in self.header_items()]
 
     def value(self) -> bytes:
-        return json.dumps(self.data, separators=(",", ":"), default=str).encode()
+        return _encode_json(self.data).encode()
 
     @classmethod
     def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes | None) -> "CloudEvent":

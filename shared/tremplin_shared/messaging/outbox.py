@@ -21,7 +21,7 @@ def outbox_row(event: CloudEvent, topic: str) -> dict:
         "tenant": event.tenant,
         "topic": topic,
         "key": event.subject,
-        "headers": [[k, v.decode()] for k, v in event.headers()],
+        "headers": event.header_items(),
         "value": event.value().decode(),
         "created_at": datetime.now(UTC),
     }
