@@ -3,10 +3,12 @@ role, the 210-hour cap across lots naming the other entries, the validation mach
 validated hours counting, progress and `behind`, lot completion, events."""
 
 import uuid
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from tremplin_clauses.adapters.orm import hours_entries, placements
+from tremplin_shared.events import ParticipantRegisteredV1
 from tremplin_shared.events.clauses import (
     ClauseHoursValidatedV1,
     ClauseLotCompletedV1,
@@ -15,7 +17,7 @@ from tremplin_shared.events.clauses import (
 )
 from tremplin_shared.messaging.tables import outbox
 
-from .conftest import lot_body, market_body
+from .conftest import TENANT, lot_body, market_body
 
 
 async def event_types(app) -> list[str]:
@@ -71,11 +73,9 @@ async def test_unknown_participants_and_flags_not_yet_heard_of(clauses):
     body = {"participant_id": str(uuid.uuid4()), "mode": "direct_hire", "contract_type": "cdd",
             "start_date": "2026-02-01"}  # fmt: skip
     assert (await clauses.client.post(url, json=body, headers=clauses.facilitator())).status_code == 404
-    late = await clauses.participant(eligible=None)  # registered, no profile yet in a real stream
-    from tremplin_clauses.adapters.orm import known_participants
-
-    async with clauses.app.state.sessionmaker() as session, session.begin():
-        await session.execute(sa.update(known_participants).values(clause_eligible=None, flags_computed_on=None))
+    late = str(uuid.uuid4())  # registered, no profile heard of yet (it comes on the same topic, later)
+    await clauses.apply(TENANT, ParticipantRegisteredV1(participant_id=uuid.UUID(late), registered_at=datetime.now(UTC),
+                                                        latitude=47.5, longitude=1.3))  # fmt: skip
     refused = await clauses.client.post(url, json=body | {"participant_id": late}, headers=clauses.headers())
     assert refused.status_code == 422 and "not known to be clause-eligible" in refused.text
     bad = await clauses.client.post(url, json=body | {"mode": "volunteering", "start_date": "2027-01-01"},

@@ -1,10 +1,11 @@
 """Use cases of the clause ledger. Each runs in one transaction: the state change and its events
 (outbox) commit together, or nothing does.
 
-Markets come with their lots; placements tie a participant to a lot (eligibility from the
-participants projection, or a facilitator's override); hours are declared per lot, participant and
-month, then validated or rejected by a facilitator; a lot whose validated hours reach its required
-hours is completed (once). A hire from matching on an offer linked to a lot creates the placement.
+Markets come with their lots; placements tie a participant to a lot (eligibility at the placement's
+start, from the dated flags of the participants projection, or a facilitator's override); hours are
+declared per lot, participant and month, then validated or rejected by a facilitator; a lot whose
+validated hours reach its required hours is completed (once). A hire from matching on an offer linked
+to a lot creates the placement.
 """
 
 import logging
@@ -32,7 +33,7 @@ from tremplin_shared.problems import Conflict, Forbidden, NotFound, Unprocessabl
 
 from .adapters import idempotency
 from .adapters import repository as repo
-from .adapters.projection import get_known, record_hire
+from .adapters.projection import eligibility_on, get_known, record_hire
 from .api.schemas import CalculatorIn, HoursIn, LotPatch, MarketIn, MarketPatch, PlacementIn
 from .domain import calculator, eligibility
 from .domain import hours as ledger
@@ -336,26 +337,16 @@ async def create_placement(
                 raise NotFound(f"participant {body.participant_id} is not known in this territory")
             if body.start_date > lot["end_date"]:
                 raise invalid(("start_date", f"after the lot's end ({lot['end_date']})"))
+            at_start = await eligibility_on(session, identity.tenant, body.participant_id, body.start_date)
+            clause_eligible = at_start.clause_eligible if at_start else None
             try:
-                decision = eligibility.decide(known["clause_eligible"], body.override_reason, is_facilitator(identity))
+                decision = eligibility.decide(clause_eligible, body.override_reason, is_facilitator(identity))
             except eligibility.OverrideNeedsFacilitator:
                 raise Forbidden(
                     "Only a facilitator may give an override reason.", required_roles=["facilitator"]
                 ) from None
             except eligibility.NotEligible:
-                why = (
-                    "is not clause-eligible"
-                    if known["clause_eligible"] is False
-                    else "is not known to be clause-eligible"
-                )
-                raise invalid(
-                    (
-                        "participant_id",
-                        f"the participant {why} (flags of {known['flags_computed_on'] or 'never'}); "
-                        "a facilitator may place them with an override_reason",
-                    ),
-                    flags_computed_on=str(known["flags_computed_on"]) if known["flags_computed_on"] else None,
-                ) from None
+                raise _not_eligible(body.start_date, at_start) from None
             if existing := await repo.find_placement(session, identity.tenant, lot_id, body.participant_id):
                 raise _already_placed(existing["id"])
             row = await _insert_placement(
@@ -368,6 +359,7 @@ async def create_placement(
                     "contract_type": body.contract_type,
                     "start_date": body.start_date,
                     "eligible": decision.eligible,
+                    "eligibility_computed_on": at_start.computed_on if at_start else None,
                     "override_reason": decision.override_reason,
                     "override_by": identity.subject if decision.override_reason else None,
                     "source": "api",
@@ -381,6 +373,18 @@ async def create_placement(
             existing = await repo.find_placement(session, identity.tenant, lot_id, body.participant_id)
         raise _already_placed(existing["id"] if existing else None) from None
     return await repo.get_placement(session, identity.tenant, row["id"])
+
+
+def _not_eligible(start: date, at_start: eligibility.Computation | None) -> Unprocessable:
+    if at_start is None:
+        why = "is not known to be clause-eligible (no flags heard of)"
+    else:
+        when = "the earliest known, after the start" if at_start.computed_on > start else "in force then"
+        why = f"is not clause-eligible at the start, {start} (flags computed on {at_start.computed_on}, {when})"
+    return invalid(
+        ("participant_id", f"the participant {why}; a facilitator may place them with an override_reason"),
+        flags_computed_on=str(at_start.computed_on) if at_start else None,
+    )
 
 
 def _already_placed(existing_id: uuid.UUID | None) -> Conflict:
@@ -423,7 +427,8 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
     """Keep the hire (outcomes); on an offer linked to a lot of this territory, place the person on it.
 
     Idempotent by application id; nothing when the lot is unknown here or the person is already on it.
-    The placement records whether the person was known as eligible: a hire is a fact, not a request."""
+    The placement records whether the person was eligible at its start, as far as known (the flags in
+    force at the hire's start date; they may come later and fill it in): a hire is a fact, not a request."""
     await record_hire(session, event, data)
     if data.clause_lot_id is None:
         return
@@ -435,7 +440,7 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
         return
     if await repo.find_placement(session, event.tenant, lot["id"], data.participant_id) is not None:
         return
-    known = await get_known(session, event.tenant, data.participant_id)
+    at_start = await eligibility_on(session, event.tenant, data.participant_id, data.start_date)
     await _insert_placement(
         session,
         event.tenant,
@@ -445,7 +450,8 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
             "mode": mode_of_hire(data.contract_type),
             "contract_type": data.contract_type,
             "start_date": data.start_date,
-            "eligible": known["clause_eligible"] if known else None,
+            "eligible": at_start.clause_eligible if at_start else None,
+            "eligibility_computed_on": at_start.computed_on if at_start else None,
             "override_reason": None,
             "override_by": None,
             "source": "hire",

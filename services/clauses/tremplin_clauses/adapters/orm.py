@@ -23,6 +23,23 @@ known_participants = sa.Table(
     sa.Column("sex", sa.String(1), nullable=True),  # F | M, for the reports' participants by sex
 )
 
+# The dated history of those flags: one row per participant and day of computation (the latest sent
+# that day, by the event's changed_at, then its id: a redelivered or older event never replaces a
+# newer one). Eligibility at a placement's start is chosen from it (domain/eligibility.in_force).
+# Deleted on participant.erased.
+participant_flags = sa.Table(
+    "participant_flags",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("participant_id", sa.Uuid, primary_key=True),
+    sa.Column("computed_on", sa.Date, primary_key=True),
+    sa.Column("clause_eligible", sa.Boolean, nullable=False),
+    sa.Column("flags", sa.JSON, nullable=False),  # ParticipantFlags as sent
+    sa.Column("sex", sa.String(1), nullable=True),  # as the same event gave it, if it did
+    sa.Column("changed_at", UtcDateTime, nullable=False),  # of the event, in UTC
+    sa.Column("event_id", sa.String(200), nullable=False),
+)
+
 # What happened to participants after (or besides) their clause work, for the 6/12-month outcomes:
 # parcours exits (participants events) and hires (matching's placement.hired). Purged on erasure.
 participant_exits = sa.Table(
@@ -82,8 +99,9 @@ lots = sa.Table(
     sa.Index("ix_lots_tenant_market", "tenant", "market_id"),
 )
 
-# A participant on a lot: fulfilment mode, contract type, start; eligibility as known then, and the
-# facilitator's override reason when the placement stands on it. One per lot and participant.
+# A participant on a lot: fulfilment mode, contract type, start; eligibility at the start (from the
+# flags computed on `eligibility_computed_on`, see participant_flags), and the facilitator's override
+# reason when the placement stands on it. One per lot and participant.
 placements = sa.Table(
     "placements",
     metadata,
@@ -95,6 +113,7 @@ placements = sa.Table(
     sa.Column("contract_type", sa.String(30), nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("eligible", sa.Boolean, nullable=True),
+    sa.Column("eligibility_computed_on", sa.Date, nullable=True),  # null: no flags known (or before 0005)
     sa.Column("override_reason", sa.Text, nullable=True),
     sa.Column("override_by", sa.String(200), nullable=True),
     sa.Column("source", sa.String(10), nullable=False),  # api | hire | import

@@ -207,7 +207,14 @@ class PlacementOut(BaseModel):
     mode: FulfilmentMode
     contract_type: str
     start_date: date
-    eligible: bool | None = Field(description="Clause-eligible as known at the placement; null: not known")
+    eligible: bool | None = Field(
+        description="Clause-eligible at the placement's start: the flags computed on the latest date on or before "
+        "`start_date` (the earliest known computation when the start precedes them all); for a placement a hire "
+        "created, kept up to date as flags arrive. null: no flags known"
+    )
+    eligibility_computed_on: date | None = Field(
+        default=None, description="The date of the flags computation `eligible` comes from; null: none known"
+    )
     override_reason: str | None
     override_by: str | None
     source: Literal["api", "hire", "import"]
