@@ -65,7 +65,9 @@ class ClausePlacementCreatedV1(EventData):
     mode: FulfilmentMode
     contract_type: ContractType
     start_date: date
-    eligible: bool | None = Field(description="Clause-eligible as known at the placement; null: not known")
+    eligible: bool | None = Field(
+        description="Clause-eligible at the placement's start date, from the flags in force then; null: not known"
+    )
     overridden: bool = Field(description="Placed on a facilitator's override reason")
     application_id: UUID | None = Field(default=None, description="The matching application, for a hire")
 
