@@ -12,7 +12,7 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from tremplin_funding.adapters.orm import disbursements, ledger
+from tremplin_funding.adapters.orm import disbursements, ledger, offsets
 from tremplin_shared.messaging.tables import outbox
 
 from .conftest import EBE_IBAN, PAYER_IBAN, TENANT, convention_body, fund_body
@@ -430,6 +430,7 @@ async def test_tenant_isolation_on_every_route(funding):
         await c.put(f"/api/v1/funding/funds/{fund['id']}/envelopes/2024", json={"amount": "1"}, headers=manager),
         await c.get(f"/api/v1/funding/conventions/{convention['id']}", headers=manager),
         await c.get(f"/api/v1/funding/conventions/{convention['id']}/workers", headers=manager),
+        await c.get(f"/api/v1/funding/conventions/{convention['id']}/outstanding", headers=manager),
         await c.post(f"/api/v1/funding/conventions/{convention['id']}/workers", headers=manager,
                      json={"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"}),
         await c.patch(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}",
@@ -517,3 +518,125 @@ async def test_a_smic_correction_mid_month_is_an_adjustment(funding):
     assert (line["worker_id"], line["kind"], line["amount"], line["expected"]) == (
         worker["id"], "adjustment", "27.39", "1794.31")  # fmt: skip
     assert line["smic"] == [["11.65", 15], ["12.00", 16]]
+
+
+# ------------------------------------------------------------------------------ netting overpayments
+def transfers_of(xml: bytes) -> tuple[str, dict[str, str]]:
+    root = ET.fromstring(xml)
+    header = root.find("p:CstmrCdtTrfInitn/p:GrpHdr", NS)
+    (info,) = root.findall("p:CstmrCdtTrfInitn/p:PmtInf", NS)
+    assert info.find("p:CtrlSum", NS).text == header.find("p:CtrlSum", NS).text
+    amounts = {tx.find("p:PmtId/p:EndToEndId", NS).text: tx.find("p:Amt/p:InstdAmt", NS).text
+               for tx in info.findall("p:CdtTrfTxInf", NS)}  # fmt: skip
+    assert sum(D(a) for a in amounts.values()) == D(header.find("p:CtrlSum", NS).text)
+    assert header.find("p:NbOfTxs", NS).text == str(len(amounts))
+    return header.find("p:CtrlSum", NS).text, amounts
+
+
+async def approve_all(funding, created: list[dict]) -> None:
+    for d in created:
+        await funding.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funding.funder(), expect=200)
+
+
+async def test_an_overpayment_is_deducted_from_the_next_payments_of_its_convention(funding):
+    """January paid in full for w1 and w2 (3357.14); both turn out to have left on 10 January: an
+    adjustment of −2274.20 (2 × −1137.10, split 70/30 as −1591.94 / −682.26). February pays w3 from the
+    17th (752.46, wholly absorbed: no transfer) and another EBE (1678.57, untouched): 1521.74 stays
+    outstanding; March pays w3 1678.57, of which 1521.74 is deducted: 156.83 is transferred."""
+    fund, convention, (w1, w2) = await setup_convention(funding, workers=(("35", "2024-01-01"), ("35", "2024-01-01")))
+    other = await funding.post("/api/v1/funding/conventions", convention_body(
+        fund["id"], beneficiary={"name": "EBE Vendômois", "siret": "41234567000019", "iban": EBE_IBAN}))  # fmt: skip
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+    (january,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    await approve_all(funding, [january])
+    paid = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": [january["id"]]})
+    await funding.post(f"/api/v1/funding/payment-batches/{paid['id']}/paid", expect=200)
+    for worker in (w1, w2):
+        await funding.client.patch(f"{url}/{worker['id']}", json={"end_date": "2024-01-10"}, headers=funding.manager())
+    (overpaid,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    assert (overpaid["kind"], overpaid["total"]) == ("adjustment", "-2274.20")
+    assert [p["amount"] for p in overpaid["parts"]] == ["-1591.94", "-682.26"]
+    # not yet approved: not outstanding, and never a transfer of its own
+    assert (await funding.get(f"/api/v1/funding/conventions/{convention['id']}"))["outstanding"] == "0.00"
+    await approve_all(funding, [overpaid])
+    alone = await funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [overpaid["id"]]},
+                                      headers=funding.manager())  # fmt: skip
+    assert alone.status_code == 409 and alone.json()["disbursements"] == [overpaid["id"]]
+    assert (await funding.get(f"/api/v1/funding/conventions/{convention['id']}"))["outstanding"] == "-2274.20"
+
+    await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35", "start_date": "2024-02-17"})
+    await funding.post(
+        f"/api/v1/funding/conventions/{other['id']}/workers",
+        {"participant_id": str(uuid.uuid4()), "weekly_hours": "35", "start_date": "2024-02-01"},
+    )
+    february = {
+        d["convention_id"]: d for d in (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"]
+    }
+    assert (february[convention["id"]]["total"], february[other["id"]]["total"]) == ("752.46", "1678.57")
+    await approve_all(funding, list(february.values()))
+    only_ours = await funding.client.post("/api/v1/funding/payment-batches", headers=funding.manager(),
+                                          json={"disbursement_ids": [february[convention["id"]]["id"]]})  # fmt: skip
+    assert only_ours.status_code == 409 and only_ours.json()["outstanding"] == {convention["id"]: "-1521.74"}
+    feb_batch = await funding.post("/api/v1/funding/payment-batches",
+                                   {"disbursement_ids": [d["id"] for d in february.values()]})  # fmt: skip
+    assert (feb_batch["total"], feb_batch["transactions"]) == ("1678.57", 1)
+    assert [(o["disbursement_id"], o["absorbed_by"], o["amount"]) for o in feb_batch["offsets"]] == [
+        (overpaid["id"], february[convention["id"]]["id"], "752.46")]  # fmt: skip
+    xml = await funding.client.get(f"/api/v1/funding/payment-batches/{feb_batch['id']}/sepa.xml",
+                                   headers=funding.manager())  # fmt: skip
+    assert transfers_of(xml.content) == ("1678.57", {uuid.UUID(february[other["id"]]["id"]).hex: "1678.57"})
+    outstanding = await funding.get(f"/api/v1/funding/conventions/{convention['id']}/outstanding")
+    assert outstanding["outstanding"] == "-1521.74"
+    (item,) = outstanding["items"]
+    assert (item["disbursement_id"], item["total"], item["absorbed"], item["outstanding"]) == (
+        overpaid["id"], "-2274.20", "752.46", "-1521.74")  # fmt: skip
+    listed = {c["id"]: c["outstanding"] for c in (await funding.get("/api/v1/funding/conventions"))["items"]}
+    assert listed == {convention["id"]: "-1521.74", other["id"]: "0.00"}
+
+    march = {
+        d["convention_id"]: d for d in (await funding.post("/api/v1/funding/runs", {"period": "2024-03"}))["created"]
+    }
+    await approve_all(funding, list(march.values()))
+    mar_batch = await funding.post(
+        "/api/v1/funding/payment-batches", {"disbursement_ids": [march[convention["id"]]["id"]]}
+    )
+    assert (mar_batch["total"], mar_batch["transactions"]) == ("156.83", 1)  # 1678.57 − 1521.74
+    xml = await funding.client.get(f"/api/v1/funding/payment-batches/{mar_batch['id']}/sepa.xml",
+                                   headers=funding.manager())  # fmt: skip
+    assert transfers_of(xml.content) == ("156.83", {uuid.UUID(march[convention["id"]]["id"]).hex: "156.83"})
+    assert (await funding.get(f"/api/v1/funding/conventions/{convention['id']}/outstanding"))["outstanding"] == "0.00"
+    # nothing left: the next batch of the convention pays in full
+    other_march = await funding.post(
+        "/api/v1/funding/payment-batches", {"disbursement_ids": [march[other["id"]]["id"]]}
+    )
+    assert other_march["total"] == "1678.57" and other_march["offsets"] == []
+
+    # paid: the offsets become ledger rows (per funder, from the adjustment to the payment it came off)
+    for batch in (feb_batch, mar_batch):
+        await funding.post(f"/api/v1/funding/payment-batches/{batch['id']}/paid", expect=200)
+    rows = (await funding.get("/api/v1/funding/ledger", kind="offset"))["items"]
+    assert [(r["disbursement_id"], r["absorbed_by"], r["batch_id"], r["amount"]) for r in rows] == [
+        (overpaid["id"], february[convention["id"]]["id"], feb_batch["id"], "-526.72"),
+        (overpaid["id"], february[convention["id"]]["id"], feb_batch["id"], "-225.74"),
+        (overpaid["id"], march[convention["id"]]["id"], mar_batch["id"], "-1065.22"),
+        (overpaid["id"], march[convention["id"]]["id"], mar_batch["id"], "-456.52"),
+    ]
+    assert sum(D(r["amount"]) for r in rows) == D("-2274.20")
+    by_payment = await funding.get("/api/v1/funding/ledger", absorbed_by=march[convention["id"]]["id"])
+    assert by_payment["total"] == "-1521.74"
+    exported = await funding.client.get("/api/v1/funding/ledger", params={"format": "csv", "kind": "offset"},
+                                        headers=funding.funder())  # fmt: skip
+    csv_rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [(r["amount"], r["absorbed_by"]) for r in csv_rows][-1] == ("-456.52", march[convention["id"]]["id"])
+    # the budget: paid is what left the account — 3357.14 + 752.46 + 1678.57 + 1678.57 − 2274.20 (the
+    # batch of the other EBE's March is not paid yet)
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert year["paid"] == str(D("3357.14") + D("752.46") + D("1678.57") + D("1678.57") - D("2274.20"))
+    # the overpayment stays approved (it is never transferred), and nothing was edited
+    assert (await funding.get(f"/api/v1/funding/disbursements/{overpaid['id']}"))["status"] == "approved"
+    assert (await funding.get(f"/api/v1/funding/disbursements/{january['id']}"))["total"] == "3357.14"
+    async with funding.app.state.sessionmaker() as session:
+        for statement in (sa.update(offsets).values(amount=1), sa.delete(offsets)):
+            with pytest.raises(sa.exc.DatabaseError, match="immutable"):
+                async with session.begin():
+                    await session.execute(statement)

@@ -72,3 +72,49 @@ async def test_runs_on_postgresql(postgres):
             with pytest.raises(sa.exc.DBAPIError, match="immutable"):
                 async with funding.app.state.sessionmaker() as session, session.begin():
                     await session.execute(statement)
+
+
+async def test_batches_racing_over_one_overpayment_deduct_it_once(postgres):
+    """An approved adjustment of −1137.10 and two approved payments of 1678.57 (February, March) of one
+    convention, paid by two batches created at once: the adjustment is deducted once, wholly, from the
+    batch that got it first (541.47 transferred), the other pays in full; the offsets are on the ledger
+    once the batches are paid, and the trigger keeps them append-only."""
+    from tremplin_funding.adapters.orm import offsets
+
+    async with running(await postgres.create("funding_netting")) as funding:
+        fund = await funding.post("/api/v1/funding/funds", fund_body())
+        convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"]))
+        url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+        w1 = await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35",
+                                      "start_date": "2024-01-01"})  # fmt: skip
+        await funding.post("/api/v1/funding/runs", {"period": "2024-01"})
+        await funding.client.patch(f"{url}/{w1['id']}", json={"end_date": "2024-01-10"}, headers=funding.manager())
+        await funding.post(url, {"participant_id": str(uuid.uuid4()), "weekly_hours": "35",
+                                 "start_date": "2024-02-01"})  # fmt: skip
+        (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+        (february,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"]
+        (march,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-03"}))["created"]
+        assert (adjustment["total"], february["total"], march["total"]) == ("-1137.10", "1678.57", "1678.57")
+        for d in (adjustment, february, march):
+            await funding.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funding.funder(), expect=200)
+        batches = await asyncio.gather(
+            *(funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [d["id"]]},
+                                  headers=funding.manager()) for d in (february, march))
+        )  # fmt: skip
+        assert [r.status_code for r in batches] == [201, 201], [r.text for r in batches]
+        totals = sorted(r.json()["total"] for r in batches)
+        assert totals == ["1678.57", "541.47"]
+        assert sum(len(r.json()["offsets"]) for r in batches) == 1
+        outstanding = await funding.get(f"/api/v1/funding/conventions/{convention['id']}/outstanding")
+        assert outstanding["outstanding"] == "0.00" and outstanding["items"][0]["absorbed"] == "1137.10"
+        for r in batches:
+            await funding.post(f"/api/v1/funding/payment-batches/{r.json()['id']}/paid", expect=200)
+        rows = (await funding.get("/api/v1/funding/ledger", kind="offset"))["items"]
+        assert [r["amount"] for r in rows] == [p["amount"] for p in adjustment["parts"]]  # −795.97, −341.13
+        year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+        # committed 1678.57 × 3 − 1137.10; paid what left the account: February and March less the overpayment
+        assert (year["committed"], year["paid"]) == ("3898.61", "2220.04")
+        for statement in (sa.update(offsets).values(amount=1), sa.delete(offsets)):
+            with pytest.raises(sa.exc.DBAPIError, match="immutable"):
+                async with funding.app.state.sessionmaker() as session, session.begin():
+                    await session.execute(statement)

@@ -47,6 +47,7 @@ from .adapters.orm import (
     funders,
     funds,
     ledger,
+    offsets,
     payment_batches,
     runs,
     smic_rates,
@@ -63,7 +64,7 @@ from .api.schemas import (
     WorkerIn,
     WorkerPatch,
 )
-from .domain import aids
+from .domain import aids, netting
 from .domain import disbursements as lifecycle
 from .domain.cde import MAX_WEEKLY_HOURS, CdeLine, NoSmicRate, Period, monthly_cde, present
 from .domain.money import CENT, split, to_cent
@@ -153,7 +154,7 @@ async def fund_budget(session: AsyncSession, identity: Identity, fund_id: uuid.U
         amount = Decimal(total or 0)
         if kind in ("committed", "released", "aid_paid"):
             entry["committed"] += amount
-        if kind in ("paid", "aid_paid"):
+        if kind in ("paid", "aid_paid", "offset"):  # offsets: what was deducted from payments, not transferred
             entry["paid"] += amount
     envelope_of = {e["year"]: e["amount"] for e in fund["envelopes"]}
     years = sorted(set(envelope_of) | set(by_year))
@@ -179,9 +180,10 @@ async def fund_budget(session: AsyncSession, identity: Identity, fund_id: uuid.U
 
 
 # ------------------------------------------------------------------------------------------ conventions
-def _convention_out(row: dict) -> dict:
+def _convention_out(row: dict, outstanding: Decimal) -> dict:
     return {
         **row,
+        "outstanding": to_cent(outstanding),
         "beneficiary": {"name": row["beneficiary_name"], "siret": row["beneficiary_siret"],
                         "iban": row["beneficiary_iban"]},
         "period": {"start": row["start_date"], "end": row["end_date"]},
@@ -215,12 +217,28 @@ async def get_convention(session: AsyncSession, identity: Identity, convention_i
     row = await repo.get_convention(session, identity.tenant, convention_id)
     if row is None:
         raise NotFound(f"convention {convention_id} not found")
-    return _convention_out(row)
+    outstanding = await repo.outstanding_by_convention(session, identity.tenant, [convention_id])
+    return _convention_out(row, outstanding[convention_id])
 
 
 async def list_conventions(session: AsyncSession, identity: Identity, fund_id=None, siret=None, kind=None):
     rows = await repo.list_conventions(session, identity.tenant, fund_id=fund_id, beneficiary_siret=siret, kind=kind)
-    return [_convention_out(r) for r in rows]
+    outstanding = await repo.outstanding_by_convention(session, identity.tenant, [r["id"] for r in rows])
+    return [_convention_out(r, outstanding[r["id"]]) for r in rows]
+
+
+async def convention_outstanding(session: AsyncSession, identity: Identity, convention_id: uuid.UUID) -> dict:
+    """The convention's approved negative adjustments (oldest first) with what batches deducted of each
+    (offsets) and what is left, and the sum left: what the beneficiary still owes back (<= 0)."""
+    await get_convention(session, identity, convention_id)
+    rows = await repo.negative_adjustments(session, identity.tenant, [convention_id])
+    by_adjustment: dict[uuid.UUID, list[dict]] = defaultdict(list)
+    for row in await repo.offsets_where(session, identity.tenant, convention_id=convention_id):
+        by_adjustment[row["disbursement_id"]].append(_offset_out(row))
+    items = [{"disbursement_id": r["id"], "period": r["period"], "total": to_cent(r["total"]),
+              "absorbed": to_cent(r["absorbed"]), "outstanding": to_cent(r["outstanding"]),
+              "offsets": by_adjustment[r["id"]]} for r in rows]  # fmt: skip
+    return {"convention_id": convention_id, "outstanding": sum((i["outstanding"] for i in items), ZERO), "items": items}
 
 
 # ---------------------------------------------------------------------------------------------- workers
@@ -343,7 +361,7 @@ async def _ledger_rows(kind: str, disbursement: dict, parts: list[dict], actor: 
          "funder_id": part["funder_id"], "year": disbursement["year"], "period": disbursement["period"],
          "amount": sign * part["amount"], "convention_id": disbursement["convention_id"],
          "disbursement_id": disbursement["id"], "actor": actor, "batch_id": ids.get("batch_id"),
-         "aid_payment_id": None}
+         "aid_payment_id": None, "absorbed_by": None}
         for part in parts
     ]  # fmt: skip
 
@@ -531,18 +549,19 @@ async def decide(session, identity: Identity, disbursement_id: uuid.UUID, to: st
 
 
 # --------------------------------------------------------------------------------------------- batches
-def sepa_file(fund: dict, items: list[tuple[dict, dict]], execution_date: date) -> tuple[str, bytes]:
-    """pain.001.001.03 with sepaxml: one credit transfer per disbursement (amounts in cents), one
-    payment information block for the execution date; sepaxml validates it against the XSD."""
+def sepa_file(fund: dict, items: list[tuple[dict, dict, Decimal]], execution_date: date) -> tuple[str, bytes]:
+    """pain.001.001.03 with sepaxml: one credit transfer per paid disbursement, of its net amount (its
+    total less the negative adjustments deducted from it; amounts in cents), one payment information
+    block for the execution date; sepaxml validates it against the XSD."""
     config = {"name": fund["payer_name"], "IBAN": fund["payer_iban"], "batch": True, "currency": "EUR"}
     if fund["payer_bic"]:
         config["BIC"] = fund["payer_bic"]
     transfer = SepaTransfer(config, clean=True)
-    for disbursement, convention in items:
+    for disbursement, convention, amount in items:
         transfer.add_payment({
             "name": convention["beneficiary_name"],
             "IBAN": convention["beneficiary_iban"],
-            "amount": int(to_cent(disbursement["total"]) / CENT),
+            "amount": int(to_cent(amount) / CENT),
             "execution_date": execution_date,
             "description": f"CDE {disbursement['period']} convention {convention['id']}"[:140],
             "endtoend_id": disbursement["id"].hex,
@@ -550,14 +569,25 @@ def sepa_file(fund: dict, items: list[tuple[dict, dict]], execution_date: date) 
     return transfer.msg_id, transfer.export(validate=True)
 
 
-def _batch_out(row: dict, ids: list[uuid.UUID]) -> dict:
-    return {**row, "total": to_cent(row["total"]), "disbursement_ids": ids}
+def _offset_out(row: dict) -> dict:
+    return {**row, "amount": to_cent(row["amount"])}
+
+
+def _batch_out(row: dict, ids: list[uuid.UUID], batch_offsets: list[dict]) -> dict:
+    return {**row, "total": to_cent(row["total"]), "disbursement_ids": ids,
+            "offsets": [_offset_out(o) for o in batch_offsets]}  # fmt: skip
 
 
 async def create_batch(session: AsyncSession, identity: Identity, body: BatchIn) -> dict:
+    """A pain.001 file paying approved disbursements of one fund. Every approved negative adjustment of
+    the conventions paid, not yet wholly deducted, is deducted from their payments (netting.py): each
+    transfer is the payment's net amount (none below zero, a payment netted to zero is in the batch
+    without a transfer), the batch total and the control sum are the sum of the transfers, and the
+    deductions are recorded as offsets (their ledger rows when the batch is paid)."""
     ids = list(dict.fromkeys(body.disbursement_ids))
     batch_id = uuid.uuid4()
     execution_date = body.execution_date or date.today()
+    at = now()
     async with session.begin():
         rows = await repo.lock_disbursements(session, identity.tenant, ids)
         missing = sorted(set(ids) - {r["id"] for r in rows}, key=str)
@@ -570,27 +600,47 @@ async def create_batch(session: AsyncSession, identity: Identity, body: BatchIn)
             raise invalid(("disbursement_ids", "a batch pays from one fund: all its disbursements must be of it"))
         not_positive = [str(r["id"]) for r in rows if r["total"] <= 0]
         if not_positive:
-            raise Conflict("a disbursement of zero or less is not transferred (an adjustment down is recovered "
-                           "outside SEPA)", disbursements=not_positive)  # fmt: skip
+            raise Conflict("a disbursement of zero or less is not transferred: an approved negative adjustment is "
+                           "deducted by itself from the next payment of its convention",
+                           disbursements=not_positive)  # fmt: skip
         fund = await repo.get_fund(session, identity.tenant, rows[0]["fund_id"])
         convention_of = {c["id"]: c for c in await repo.list_conventions(session, identity.tenant,
                                                                           fund_id=fund["id"])}  # fmt: skip
-        order = {i: n for n, i in enumerate(ids)}
-        rows.sort(key=lambda r: order[r["id"]])
+        # paid oldest first (the period, then the run), so an overpayment comes off the earliest payment
+        rows.sort(key=lambda r: (r["period"], r["prepared_at"], r["id"]))
+        paid_conventions = sorted({r["convention_id"] for r in rows})
+        negatives = await repo.negative_adjustments(session, identity.tenant, paid_conventions, lock=True)
+        nettings = netting.net_by_creditor(
+            [(r["convention_id"], r["id"], r["total"]) for r in rows],
+            [(n["convention_id"], n["id"], n["outstanding"]) for n in negatives if n["outstanding"] < 0],
+        )
+        transfers = {key: amount for result in nettings.values() for key, amount in result.transfers.items()}
+        paying = [(r, convention_of[r["convention_id"]], transfers[r["id"]]) for r in rows if transfers[r["id"]] > 0]
+        if not paying:
+            raise Conflict("nothing to transfer: the outstanding negative adjustments of these conventions absorb "
+                           "every payment; add later payments to the batch",
+                           outstanding={str(c): str(sum(n.outstanding.values(), ZERO))
+                                        for c, n in nettings.items()})  # fmt: skip
         try:
-            message_id, xml = sepa_file(fund, [(r, convention_of[r["convention_id"]]) for r in rows], execution_date)
+            message_id, xml = sepa_file(fund, paying, execution_date)
         except SepaValidationError as exc:  # the XSD refuses a value (the inputs were checked: not expected)
             raise Conflict(f"the SEPA file does not validate: {exc.__cause__ or exc}") from None
-        total = sum((to_cent(r["total"]) for r in rows), ZERO)
+        total = sum((amount for _, _, amount in paying), ZERO)
         await repo.insert(session, payment_batches, {
             "id": batch_id, "tenant": identity.tenant, "fund_id": fund["id"], "status": "created", "total": total,
-            "transactions": len(rows), "execution_date": execution_date, "message_id": message_id,
-            "sepa_xml": xml.decode(), "created_by": identity.subject, "created_at": now(),
+            "transactions": len(paying), "execution_date": execution_date, "message_id": message_id,
+            "sepa_xml": xml.decode(), "created_by": identity.subject, "created_at": at,
         })  # fmt: skip
         await session.execute(
             sa.update(disbursements).where(disbursements.c.tenant == identity.tenant, disbursements.c.id.in_(ids))
             .values(batch_id=batch_id)
         )  # fmt: skip
+        await repo.insert(session, offsets, [
+            {"tenant": identity.tenant, "fund_id": fund["id"], "convention_id": convention_id, "batch_id": batch_id,
+             "disbursement_id": o.negative, "absorbed_by": o.payment, "amount": o.amount, "created_at": at,
+             "created_by": identity.subject}
+            for convention_id, result in nettings.items() for o in result.offsets
+        ])  # fmt: skip
     return await get_batch(session, identity, batch_id)
 
 
@@ -599,13 +649,17 @@ async def get_batch(session: AsyncSession, identity: Identity, batch_id: uuid.UU
     if row is None:
         raise NotFound(f"payment batch {batch_id} not found")
     ids = await repo.disbursement_ids_of_batches(session, identity.tenant, [batch_id])
-    return _batch_out(row, ids[batch_id])
+    return _batch_out(row, ids[batch_id], await repo.offsets_where(session, identity.tenant, batch_id=batch_id))
 
 
 async def list_batches(session: AsyncSession, identity: Identity) -> list[dict]:
     rows = await repo.list_batches(session, identity.tenant)
-    ids = await repo.disbursement_ids_of_batches(session, identity.tenant, [r["id"] for r in rows])
-    return [_batch_out(r, ids[r["id"]]) for r in rows]
+    batch_ids = [r["id"] for r in rows]
+    ids = await repo.disbursement_ids_of_batches(session, identity.tenant, batch_ids)
+    by_batch: dict[uuid.UUID, list[dict]] = defaultdict(list)
+    for row in await repo.offsets_where(session, identity.tenant, batch_id=batch_ids):
+        by_batch[row["batch_id"]].append(row)
+    return [_batch_out(r, ids[r["id"]], by_batch[r["id"]]) for r in rows]
 
 
 async def mark_batch_paid(session: AsyncSession, identity: Identity, batch_id: uuid.UUID) -> dict:
@@ -641,9 +695,40 @@ async def mark_batch_paid(session: AsyncSession, identity: Identity, batch_id: u
                                            disbursements.c.batch_id == batch_id)
             .values(status="paid", paid_at=at)
         )  # fmt: skip
+        ledger_rows += await _offset_ledger_rows(session, identity, batch, at)
         await repo.insert(session, disbursement_transitions, transitions)
         await repo.insert(session, ledger, ledger_rows)
     return await get_batch(session, identity, batch_id)
+
+
+async def _offset_ledger_rows(session: AsyncSession, identity: Identity, batch: dict, at: datetime) -> list[dict]:
+    """The ledger rows of the batch's offsets: per offset and funder, `offset` of minus the funder's part of
+    the deduction (netting.offset_parts, from what earlier offsets of the adjustment deducted), with the
+    adjustment as disbursement_id and the payment it came off as absorbed_by."""
+    tenant = identity.tenant
+    batch_offsets = await repo.offsets_where(session, tenant, batch_id=batch["id"])
+    if not batch_offsets:
+        return []
+    negative_ids = sorted({o["disbursement_id"] for o in batch_offsets})
+    adjustment_of = {r["id"]: r for r in await repo.list_disbursements(session, tenant, ids=negative_ids)}
+    shares = (await repo.funders_of(session, tenant, [batch["fund_id"]]))[batch["fund_id"]]
+    before: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
+    rows = []
+    for o in await repo.offsets_where(session, tenant, disbursement_id=negative_ids):  # every batch's, in order
+        adjustment = adjustment_of[o["disbursement_id"]]
+        if o["batch_id"] == batch["id"]:
+            parts = netting.offset_parts(adjustment["total"], [f["share"] for f in shares], before[adjustment["id"]],
+                                         o["amount"])  # fmt: skip
+            rows += [
+                {"tenant": tenant, "at": at, "kind": "offset", "fund_id": adjustment["fund_id"], "funder_id": f["id"],
+                 "year": adjustment["year"], "period": adjustment["period"], "amount": part,
+                 "convention_id": adjustment["convention_id"], "disbursement_id": adjustment["id"],
+                 "batch_id": batch["id"], "aid_payment_id": None, "absorbed_by": o["absorbed_by"],
+                 "actor": identity.subject}
+                for f, part in zip(shares, parts, strict=True) if part != 0
+            ]  # fmt: skip
+        before[adjustment["id"]] += o["amount"]
+    return rows
 
 
 async def batch_xml(session: AsyncSession, identity: Identity, batch_id: uuid.UUID) -> tuple[dict, str]:
@@ -751,7 +836,8 @@ async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: 
             await repo.insert(session, ledger, [
                 {"tenant": identity.tenant, "at": at, "kind": "aid_paid", "fund_id": fund_id, "funder_id": f["id"],
                  "year": month.year, "period": str(month), "amount": part, "convention_id": None,
-                 "disbursement_id": None, "batch_id": None, "aid_payment_id": payment_id, "actor": identity.subject}
+                 "disbursement_id": None, "batch_id": None, "aid_payment_id": payment_id, "absorbed_by": None,
+                 "actor": identity.subject}
                 for f, part in zip(shares, split(amount, [f["share"] for f in shares]), strict=True)
             ])  # fmt: skip
     except IntegrityError:
@@ -773,7 +859,7 @@ async def ledger_page(session, identity: Identity, filters: dict, limit: int, af
 
 
 LEDGER_COLUMNS = ["id", "at", "kind", "fund_id", "funder_id", "year", "period", "amount", "convention_id",
-                  "disbursement_id", "batch_id", "aid_payment_id", "actor"]  # fmt: skip
+                  "disbursement_id", "batch_id", "aid_payment_id", "actor", "absorbed_by"]  # fmt: skip
 
 
 async def ledger_csv(session: AsyncSession, identity: Identity, filters: dict) -> str:

@@ -240,7 +240,8 @@ aid_payments = sa.Table(
 )
 
 # Every money movement, never updated nor deleted: committed (a disbursement prepared), released (a
-# prepared one rejected, negative), paid (a batch marked paid), aid_paid (an individual aid paid).
+# prepared one rejected, negative), paid (a batch marked paid), aid_paid (an individual aid paid), offset
+# (a negative adjustment deducted from a payment of a batch marked paid, negative).
 # One row per funder part.
 ledger = sa.Table(
     "ledger",
@@ -261,6 +262,31 @@ ledger = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Index("ix_ledger_tenant_id", "tenant", "id"),
     sa.Index("ix_ledger_fund_year", "fund_id", "year"),
+    # offset rows: the payment (a positive disbursement) the negative adjustment `disbursement_id` was deducted from
+    sa.Column("absorbed_by", sa.Uuid, nullable=True),
+)
+
+# What a payment batch deducted of an approved negative adjustment (`disbursement_id`) from a payment of
+# the same convention (`absorbed_by`, a positive disbursement of the batch): `amount` > 0. Written with
+# the batch (its SEPA file holds the net transfers), never updated nor deleted (a trigger); what is left
+# of a negative adjustment = its total + Σ amount of its offsets. Its ledger rows (`offset`, per funder)
+# are written when the batch is paid.
+offsets = sa.Table(
+    "disbursement_offsets",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("fund_id", sa.Uuid, sa.ForeignKey("funds.id"), nullable=False),
+    sa.Column("convention_id", sa.Uuid, sa.ForeignKey("conventions.id"), nullable=False),
+    sa.Column("batch_id", sa.Uuid, sa.ForeignKey("payment_batches.id"), nullable=False),
+    sa.Column("disbursement_id", sa.Uuid, sa.ForeignKey("disbursements.id"), nullable=False),
+    sa.Column("absorbed_by", sa.Uuid, sa.ForeignKey("disbursements.id"), nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.CheckConstraint("amount > 0", name="ck_disbursement_offsets_positive"),
+    sa.Index("ix_disbursement_offsets_tenant_convention", "tenant", "convention_id"),
+    sa.Index("ix_disbursement_offsets_batch", "batch_id"),
 )
 
 target_metadata = [metadata, messaging_metadata]

@@ -25,6 +25,7 @@ from .orm import (
     funders,
     funds,
     ledger,
+    offsets,
     payment_batches,
     smic_rates,
     workers,
@@ -397,6 +398,58 @@ async def disbursement_ids_of_batches(session: AsyncSession, tenant: str, batch_
     )
     for batch_id, disbursement_id in rows:
         result[batch_id].append(disbursement_id)
+    return result
+
+
+# --------------------------------------------------------------------------------------------- offsets
+async def negative_adjustments(session, tenant: str, convention_ids, *, lock=False) -> list[dict]:
+    """The approved disbursements of a total below zero of these conventions (oldest first), each with
+    `absorbed` (what batches already deducted of it, >= 0) and `outstanding` (total + absorbed, <= 0).
+    Locked on PostgreSQL with `lock`: batches netting the same adjustments happen one at a time."""
+    stmt = (
+        sa.select(disbursements)
+        .where(
+            disbursements.c.tenant == tenant,
+            disbursements.c.convention_id.in_(convention_ids),
+            disbursements.c.status == "approved",
+            disbursements.c.total < 0,
+        )
+        .order_by(disbursements.c.prepared_at, disbursements.c.id)
+    )
+    rows = await many(session, for_update(stmt, session) if lock else stmt)
+    absorbed = await absorbed_of(session, tenant, [r["id"] for r in rows])
+    return [
+        {**r, "absorbed": absorbed.get(r["id"], Decimal(0)), "outstanding": r["total"] + absorbed.get(r["id"], 0)}
+        for r in rows
+    ]
+
+
+async def absorbed_of(session: AsyncSession, tenant: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        sa.select(offsets.c.disbursement_id, sa.func.sum(offsets.c.amount))
+        .where(offsets.c.tenant == tenant, offsets.c.disbursement_id.in_(ids))
+        .group_by(offsets.c.disbursement_id)
+    )
+    return {i: Decimal(total) for i, total in rows}
+
+
+async def offsets_where(session: AsyncSession, tenant: str, **filters) -> list[dict]:
+    """Offsets (in the order they were made) of a batch (`batch_id`), of adjustments (`disbursement_id`
+    a list), of conventions (`convention_id` a list)."""
+    stmt = sa.select(offsets).where(offsets.c.tenant == tenant)
+    for name, value in filters.items():
+        column = offsets.c[name]
+        stmt = stmt.where(column.in_(value) if isinstance(value, list | tuple | set) else column == value)
+    return await many(session, stmt.order_by(offsets.c.id))
+
+
+async def outstanding_by_convention(session: AsyncSession, tenant: str, convention_ids) -> dict[uuid.UUID, Decimal]:
+    """{convention: Σ outstanding (<= 0) of its approved negative adjustments} (0 for none)."""
+    result = {i: Decimal(0) for i in convention_ids}
+    for row in await negative_adjustments(session, tenant, list(convention_ids)):
+        result[row["convention_id"]] += row["outstanding"]
     return result
 
 

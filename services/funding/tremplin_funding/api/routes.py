@@ -45,6 +45,7 @@ from .schemas import (
     FundOut,
     LedgerKind,
     LedgerPage,
+    OutstandingOut,
     PeriodText,
     RunIn,
     RunOut,
@@ -133,6 +134,13 @@ async def list_conventions(
 @router.get("/conventions/{convention_id}", response_model=ConventionOut)
 async def read_convention(convention_id: uuid.UUID, identity: Reader, session: DbSession):
     return await svc.get_convention(session, identity, convention_id)
+
+
+@router.get("/conventions/{convention_id}/outstanding", response_model=OutstandingOut)
+async def convention_outstanding(convention_id: uuid.UUID, identity: Reader, session: DbSession):
+    """The approved negative adjustments of the convention, what batches deducted of each and what is left
+    (deducted from the convention's next payments)."""
+    return await svc.convention_outstanding(session, identity, convention_id)
 
 
 @router.post("/conventions/{convention_id}/workers", response_model=WorkerOut, status_code=201)
@@ -340,6 +348,7 @@ async def read_ledger(
     funder_id: uuid.UUID | None = None,
     convention_id: uuid.UUID | None = None,
     disbursement_id: uuid.UUID | None = None,
+    absorbed_by: uuid.UUID | None = None,
     kind: LedgerKind | None = None,
     period: PeriodText | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
@@ -349,7 +358,8 @@ async def read_ledger(
 ):
     """Every money movement, oldest first; never edited. format=csv exports every matching row."""
     filters = {"fund_id": fund_id, "funder_id": funder_id, "convention_id": convention_id,
-               "disbursement_id": disbursement_id, "kind": kind, "period": period, "year": year}  # fmt: skip
+               "disbursement_id": disbursement_id, "absorbed_by": absorbed_by, "kind": kind, "period": period,
+               "year": year}  # fmt: skip
     if format == "csv":
         return Response(await svc.ledger_csv(session, identity, filters), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})  # fmt: skip

@@ -21,7 +21,7 @@ PeriodText = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=140, strip_whitespace=True)]
 FundKind = Literal["etcld_cde", "fse_plie", "departement", "other"]
 ConventionKind = Literal["cde", "operation", "individual_aid"]
-LedgerKind = Literal["committed", "released", "paid", "aid_paid"]
+LedgerKind = Literal["committed", "released", "paid", "aid_paid", "offset"]
 
 
 def check_siret(value: str) -> str:
@@ -188,10 +188,42 @@ class ConventionOut(BaseModel):
     period: ConventionPeriod
     cde_rate: Decimal | None
     created_at: datetime
+    outstanding: Decimal = Field(
+        description="What the beneficiary still owes back (<= 0): its approved negative adjustments not yet "
+        "deducted from a payment of a batch"
+    )
 
 
 class ConventionList(BaseModel):
     items: list[ConventionOut]
+
+
+class OffsetOut(BaseModel):
+    """What a payment batch deducted of a negative adjustment from a payment of the same convention."""
+
+    id: int
+    batch_id: uuid.UUID
+    convention_id: uuid.UUID
+    disbursement_id: uuid.UUID = Field(description="The negative adjustment deducted")
+    absorbed_by: uuid.UUID = Field(description="The payment (a positive disbursement of the batch) it came off")
+    amount: Decimal = Field(description="How much (> 0)")
+    created_at: datetime
+    created_by: str
+
+
+class NegativeAdjustmentOut(BaseModel):
+    disbursement_id: uuid.UUID
+    period: str
+    total: Decimal = Field(description="The adjustment's total (< 0)")
+    absorbed: Decimal = Field(description="Deducted from payments so far (>= 0)")
+    outstanding: Decimal = Field(description="total + absorbed (<= 0): left for the next batch")
+    offsets: list[OffsetOut]
+
+
+class OutstandingOut(BaseModel):
+    convention_id: uuid.UUID
+    outstanding: Decimal = Field(description="Σ outstanding of the approved negative adjustments (<= 0)")
+    items: list[NegativeAdjustmentOut]
 
 
 WeeklyHours = Annotated[Decimal, Field(gt=0, le=MAX_WEEKLY_HOURS, max_digits=4, decimal_places=2)]
@@ -317,11 +349,12 @@ class BatchOut(BaseModel):
     id: uuid.UUID
     fund_id: uuid.UUID
     status: Literal["created", "paid"]
-    total: Decimal
-    transactions: int
+    total: Decimal = Field(description="Σ of the transfers (the control sum): the payments less the offsets")
+    transactions: int = Field(description="Credit transfers: a payment netted to zero has none")
     execution_date: date
     message_id: str
     disbursement_ids: list[uuid.UUID]
+    offsets: list[OffsetOut] = Field(description="The negative adjustments deducted from the batch's payments")
     created_by: str
     created_at: datetime
     paid_by: str | None
@@ -401,6 +434,7 @@ class LedgerRow(BaseModel):
     disbursement_id: uuid.UUID | None
     batch_id: uuid.UUID | None
     aid_payment_id: uuid.UUID | None
+    absorbed_by: uuid.UUID | None = Field(description="offset rows: the payment the adjustment was deducted from")
     actor: str
 
 
