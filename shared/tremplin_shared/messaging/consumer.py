@@ -146,7 +146,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         partitions: int = 6,
-        max_records: int = 500,
+        max_records: int = 1000,
         after_db_commit: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
         group_options: dict | None = None,
     ) -> None:
