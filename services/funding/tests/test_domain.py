@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tremplin_funding.domain import aids, disbursements
-from tremplin_funding.domain.cde import DEFAULT_SMIC, NoSmicRate, Period, SmicRate, check_cde_rate, monthly_cde
+from tremplin_funding.domain.cde import (
+    DEFAULT_SMIC,
+    HoursFrom,
+    NoSmicRate,
+    Period,
+    SmicRate,
+    check_cde_rate,
+    hours_in,
+    monthly_cde,
+)
 from tremplin_funding.domain.money import CENT, split, to_cent
 
 JAN = Period(2024, 1)
@@ -78,6 +87,56 @@ def test_absent_all_month_and_the_convention_period():
 def test_no_smic_value_known():
     with pytest.raises(NoSmicRate):
         cde(Period(2023, 12), "35", "1")
+
+
+def test_hours_changing_mid_month_prorate_the_month_by_days():
+    # 35 h from the start, 24 h from 16 January: 15 days at 35 h and 16 at 24 h, of 31.
+    # (35 × 15 + 24 × 16) × 52 ÷ 12 × 11.65 × 0.95 ÷ 31 = 909 × 52 ÷ 12 × 11.0675 ÷ 31 = 43 594.8825 ÷ 31
+    # = 1 406.2865… → 1 406.29
+    history = [HoursFrom(date(2024, 1, 1), D(35)), HoursFrom(date(2024, 1, 16), D(24))]
+    line = monthly_cde(JAN, D(35), D("0.95"), DEFAULT_SMIC, (date(2024, 1, 1), None), hours=history)
+    assert (line.amount, line.hours, line.segments) == (D("1406.29"), ((D(35), 15), (D(24), 16)), ((D("11.65"), 31),))
+    # the month before the change is all at 35 h; the month after all at 24 h (1 151.02)
+    assert monthly_cde(Period(2024, 2), D(35), D("0.95"), DEFAULT_SMIC, (date(2024, 1, 1), None),
+                       hours=[HoursFrom(date(2024, 3, 1), D(24))]).amount == D("1678.57")  # fmt: skip
+    assert monthly_cde(Period(2024, 2), D(24), D("0.95"), DEFAULT_SMIC, (date(2024, 1, 1), None),
+                       hours=history).hours == ((D(24), 29),)  # fmt: skip
+
+
+def test_hours_and_smic_both_changing_in_one_month():
+    # March 2024, rate 1.00: SMIC 12.00 from the 16th, 24 h from the 10th (35 h before):
+    # 9 days 35 h × 11.65, 6 days 24 h × 11.65, 16 days 24 h × 12.00:
+    # (3 669.75 + 1 677.60 + 4 608) × 52 ÷ 12 ÷ 31 = 43 139.85 ÷ 31 = 1 391.608… → 1 391.61
+    table = (*DEFAULT_SMIC, SmicRate(date(2024, 3, 16), D("12.00")))
+    history = [HoursFrom(date(2024, 1, 1), D(35)), HoursFrom(date(2024, 3, 10), D(24))]
+    line = monthly_cde(Period(2024, 3), D(35), D(1), table, (None, None), hours=history)
+    assert line.amount == D("1391.61")
+    assert line.segments == ((D("11.65"), 15), (D("12.00"), 16)) and line.hours == ((D(35), 9), (D(24), 22))
+
+
+def test_the_hours_in_force_over_a_span():
+    history = [
+        HoursFrom(date(2024, 1, 1), D(35)),
+        HoursFrom(date(2024, 1, 20), D(35)),
+        HoursFrom(date(2024, 2, 5), D(20)),
+    ]
+    assert hours_in(date(2024, 1, 10), date(2024, 2, 29), D(1), history) == (
+        HoursFrom(date(2024, 1, 10), D(35)), HoursFrom(date(2024, 2, 5), D(20)))  # fmt: skip
+    assert hours_in(date(2023, 12, 1), date(2023, 12, 31), D(30), history) == (HoursFrom(date(2023, 12, 1), D(30)),)
+
+
+@given(
+    hours=st.integers(min_value=1, max_value=35),
+    change_day=st.integers(min_value=1, max_value=31),
+    start_day=st.integers(min_value=1, max_value=31),
+)
+def test_dated_hours_of_one_value_change_nothing(hours, change_day, start_day):
+    start = date(2024, 1, start_day)
+    history = [HoursFrom(start, D(hours)), HoursFrom(date(2024, 1, change_day), D(hours))]
+    dated = monthly_cde(JAN, D(hours), D("0.95"), DEFAULT_SMIC, (start, None), hours=history)
+    plain = monthly_cde(JAN, D(hours), D("0.95"), DEFAULT_SMIC, (start, None))
+    assert (dated.amount, dated.days_present, dated.segments) == (plain.amount, plain.days_present, plain.segments)
+    assert dated.hours == ((D(hours), 32 - start_day),)
 
 
 def test_periods():

@@ -9,6 +9,11 @@ A month *across a SMIC change* is a month in which a new SMIC value takes effect
 the 1st: its present days are counted separately at each rate in force on that day, and the month's
 amount is Σ (weekly hours × 52 ÷ 12 × SMIC_i × CDE rate × days_i ÷ days in the month), computed
 exactly and rounded once, at the end. A change on the 1st simply gives the month its new rate.
+
+Weekly hours are dated the same way: a worker's hours history says from which day each value is in
+force, and every present day counts at the hours in force on that day — a change mid-month prorates
+the month by days, Σ (hours_i × 52 ÷ 12 × SMIC_i × CDE rate × days_i ÷ days in the month) over the
+days of equal hours and SMIC, rounded once.
 """
 
 import calendar
@@ -34,6 +39,14 @@ class SmicRate:
 
 # Shipped with the service (DOMAIN.md): later values are added through the API as they are published.
 DEFAULT_SMIC = (SmicRate(date(2024, 1, 1), Decimal("11.65")), SmicRate(date(2024, 11, 1), Decimal("11.88")))
+
+
+@dataclass(frozen=True)
+class HoursFrom:
+    """A worker's weekly hours in force from `valid_from` (until the next change)."""
+
+    valid_from: date
+    weekly_hours: Decimal
 
 
 class NoSmicRate(Exception):
@@ -102,11 +115,39 @@ def days_by_rate(first: date, last: date, table: Sequence[SmicRate]) -> list[tup
     return segments
 
 
+def hours_in(first: date, last: date, weekly_hours: Decimal, history: Sequence[HoursFrom]) -> tuple[HoursFrom, ...]:
+    """The hours in force over [first, last]: the value in force on `first` (dated `first`), then every
+    change inside the span. `weekly_hours` is in force before the first change of the history (and
+    throughout when there is none)."""
+    changes = sorted(history, key=lambda h: h.valid_from)
+    current = Decimal(weekly_hours)
+    for change in changes:
+        if change.valid_from <= first:
+            current = Decimal(change.weekly_hours)
+    result = [HoursFrom(first, current)]
+    for change in changes:
+        if first < change.valid_from <= last and Decimal(change.weekly_hours) != result[-1].weekly_hours:
+            result.append(HoursFrom(change.valid_from, Decimal(change.weekly_hours)))
+    return tuple(result)
+
+
+def _merge(pairs: list[tuple[Decimal, int]]) -> tuple[tuple[Decimal, int], ...]:
+    """Consecutive (value, days) of the same value as one."""
+    merged: list[tuple[Decimal, int]] = []
+    for value, days in pairs:
+        if merged and merged[-1][0] == value:
+            merged[-1] = (value, merged[-1][1] + days)
+        else:
+            merged.append((value, days))
+    return tuple(merged)
+
+
 @dataclass(frozen=True)
 class CdeLine:
     amount: Decimal
     days_present: int
     segments: tuple[tuple[Decimal, int], ...]  # (SMIC hourly rate, days) the amount was computed from
+    hours: tuple[tuple[Decimal, int], ...] = ()  # (weekly hours, days) the amount was computed from
 
 
 def monthly_cde(
@@ -116,12 +157,47 @@ def monthly_cde(
     table: Sequence[SmicRate],
     worker_span: tuple[date | None, date | None],
     convention_span: tuple[date | None, date | None] = (None, None),
+    hours: Sequence[HoursFrom] = (),
 ) -> CdeLine:
-    """The CDE of one worker for `period`; a zero line when the worker is not present that month."""
+    """The CDE of one worker for `period`; a zero line when the worker is not present that month.
+    `hours`: the worker's dated hours (`weekly_hours` before the first of them, or throughout)."""
     span = present(period, worker_span, convention_span)
     if span is None:
         return CdeLine(Decimal("0.00"), 0, ())
-    segments = days_by_rate(span[0], span[1], table)
-    monthly_hours = Decimal(weekly_hours) * WEEKS_PER_YEAR / MONTHS_PER_YEAR
-    exact = sum((monthly_hours * smic * Decimal(cde_rate) * days / period.days for smic, days in segments), Decimal(0))
-    return CdeLine(to_cent(exact), sum(days for _, days in segments), tuple(segments))
+    first, last = span
+    by_rate = days_by_rate(first, last, table)
+    changes = hours_in(first, last, weekly_hours, hours)
+    # the days of equal SMIC and hours: walk both, in date order
+    rate_spans, day = [], first
+    for smic, days in by_rate:
+        rate_spans.append((day, day + timedelta(days=days - 1), smic))
+        day += timedelta(days=days)
+    hour_spans = [
+        (
+            h.valid_from,
+            (changes[i + 1].valid_from - timedelta(days=1)) if i + 1 < len(changes) else last,
+            h.weekly_hours,
+        )
+        for i, h in enumerate(changes)
+    ]
+    pieces: list[tuple[Decimal, Decimal, int]] = []  # (SMIC, weekly hours, days)
+    i = j = 0
+    while i < len(rate_spans) and j < len(hour_spans):
+        start, end = max(rate_spans[i][0], hour_spans[j][0]), min(rate_spans[i][1], hour_spans[j][1])
+        if start <= end:
+            pieces.append((rate_spans[i][2], hour_spans[j][2], (end - start).days + 1))
+        if rate_spans[i][1] < hour_spans[j][1]:
+            i += 1
+        else:
+            j += 1
+    rate = Decimal(cde_rate)
+    exact = sum(
+        (h * WEEKS_PER_YEAR / MONTHS_PER_YEAR * smic * rate * days / period.days for smic, h, days in pieces),
+        Decimal(0),
+    )
+    return CdeLine(
+        to_cent(exact),
+        sum(days for *_, days in pieces),
+        _merge([(smic, days) for smic, _, days in pieces]),
+        _merge([(h, days) for _, h, days in pieces]),
+    )
