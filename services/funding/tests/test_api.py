@@ -435,6 +435,8 @@ async def test_tenant_isolation_on_every_route(funding):
                      json={"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"}),
         await c.patch(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}",
                       json={"weekly_hours": 20}, headers=manager),
+        await c.post(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}/hours",
+                     json={"weekly_hours": 20, "valid_from": "2024-06-01"}, headers=manager),
         await c.get(f"/api/v1/funding/disbursements/{d['id']}", headers=manager),
         await c.post(f"/api/v1/funding/disbursements/{d['id']}/approve", headers=funder),
         await c.post(f"/api/v1/funding/disbursements/{d['id']}/reject", headers=funder),
@@ -640,3 +642,75 @@ async def test_an_overpayment_is_deducted_from_the_next_payments_of_its_conventi
             with pytest.raises(sa.exc.DatabaseError, match="immutable"):
                 async with session.begin():
                     await session.execute(statement)
+
+
+# ------------------------------------------------------------------------------------ dated weekly hours
+async def test_a_change_of_hours_is_dated_and_validated(funding):
+    _, convention, (worker,) = await setup_convention(funding, workers=(("35", "2024-01-10"),))
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}/hours"
+    assert worker["hours"] == [{"valid_from": "2024-01-10", "weekly_hours": "35.00"}]
+    for body, field in (
+        ({"weekly_hours": "24", "valid_from": "2024-01-09"}, "valid_from"),  # before the start
+        ({"weekly_hours": "36", "valid_from": "2024-03-01"}, "weekly_hours"),
+        ({"weekly_hours": "0", "valid_from": "2024-03-01"}, "weekly_hours"),
+        ({"weekly_hours": "24"}, "valid_from"),
+        ({"weekly_hours": "24", "valid_from": "2024-02-30"}, "valid_from"),
+    ):
+        bad = await funding.client.post(url, json=body, headers=funding.manager())
+        assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in bad.json()["errors"]] == [field], bad.text
+    reader = await funding.client.post(url, json={"weekly_hours": "24", "valid_from": "2024-03-01"},
+                                       headers=funding.funder())  # fmt: skip
+    assert reader.status_code == 403
+    changed = await funding.post(url, {"weekly_hours": "24", "valid_from": "2024-03-01"})
+    assert changed["weekly_hours"] == "24.00" and changed["hours"] == [
+        {"valid_from": "2024-01-10", "weekly_hours": "35.00"},
+        {"valid_from": "2024-03-01", "weekly_hours": "24.00"},
+    ]
+    # the same day again corrects it; a change on the start day is accepted
+    corrected = await funding.post(url, {"weekly_hours": "28", "valid_from": "2024-03-01"})
+    assert [h["weekly_hours"] for h in corrected["hours"]] == ["35.00", "28.00"]
+    await funding.post(url, {"weekly_hours": "30", "valid_from": "2024-01-10"})
+    listed = (await funding.get(f"/api/v1/funding/conventions/{convention['id']}/workers"))["items"][0]
+    assert [(h["valid_from"], h["weekly_hours"]) for h in listed["hours"]] == [
+        ("2024-01-10", "30.00"), ("2024-03-01", "28.00")]  # fmt: skip
+    assert listed["weekly_hours"] == "28.00"
+    missing = await funding.client.post(f"/api/v1/funding/conventions/{convention['id']}/workers/{uuid.uuid4()}/hours",
+                                        json={"weekly_hours": "24", "valid_from": "2024-03-01"},
+                                        headers=funding.manager())  # fmt: skip
+    assert missing.status_code == 404
+
+
+async def test_a_backdated_change_of_hours_is_an_adjustment_of_the_months_it_touches(funding):
+    """35 h from 1 January, January and February run (1678.57 each). 24 h from 16 January is then
+    recorded: January is 15 days at 35 h and 16 at 24 h → 1406.29 (test_domain.py), an adjustment of
+    −272.28; February is all at 24 h → 1151.02, −527.55. March is computed at 24 h from the start."""
+    _, convention, (worker,) = await setup_convention(funding)
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}/hours"
+    january = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    assert january["lines"][0]["hours"] == [["35.00", 31]]
+    await funding.post("/api/v1/funding/runs", {"period": "2024-02"})
+    await funding.post(url, {"weekly_hours": "24", "valid_from": "2024-01-16"})
+    (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    (line,) = adjustment["lines"]
+    assert (adjustment["kind"], line["kind"], line["amount"], line["expected"]) == (
+        "adjustment", "adjustment", "-272.28", "1406.29")  # fmt: skip
+    assert line["hours"] == [["35.00", 15], ["24.00", 16]] and line["weekly_hours"] == "24.00"
+    assert (await funding.get(f"/api/v1/funding/disbursements/{january['id']}"))["total"] == "1678.57"
+    (february,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"]
+    assert (february["total"], february["lines"][0]["expected"]) == ("-527.55", "1151.02")
+    (march,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-03"}))["created"]
+    assert (march["kind"], march["total"]) == ("cde", "1151.02")
+    # a change from April touches no month already run: re-runs create nothing
+    await funding.post(url, {"weekly_hours": "30", "valid_from": "2024-04-01"})
+    for period in ("2024-01", "2024-02", "2024-03"):
+        again = await funding.client.post("/api/v1/funding/runs", json={"period": period}, headers=funding.manager())
+        assert again.status_code == 200 and again.json()["created"] == [], period
+    # PATCH weekly_hours corrects the hours from the start, until the next dated change
+    patched = await funding.client.patch(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}",
+                                         json={"weekly_hours": "35"}, headers=funding.manager())  # fmt: skip
+    assert [(h["valid_from"], h["weekly_hours"]) for h in patched.json()["hours"]] == [
+        ("2024-01-01", "35.00"), ("2024-01-16", "24.00"), ("2024-04-01", "30.00")]  # fmt: skip
+    assert patched.json()["weekly_hours"] == "30.00"
+    again = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.manager())
+    assert again.status_code == 200 and again.json()["created"] == []  # 1 → 15 January were already at 35 h

@@ -4,6 +4,9 @@ worker (once, in that tenant only); parcours.exited of that participant ends it.
 import uuid
 from datetime import date
 
+import sqlalchemy as sa
+
+from tremplin_funding.adapters.orm import worker_hours
 from tremplin_funding.main import build_spec
 from tremplin_shared.events import ParcoursExitedV1, PlacementHiredV1, new_event
 
@@ -44,6 +47,10 @@ async def test_a_hire_adds_the_worker_and_an_exit_ends_it(funding):
     assert (first["participant_id"], first["weekly_hours"], first["start_date"], first["source"]) == (
         str(pid), "30.00", "2024-03-04", "placement.hired")  # fmt: skip
     assert first["application_id"] == str(event.application_id)
+    async with funding.app.state.sessionmaker() as session:  # the dated hours, from the start of the hire
+        hours = (await session.execute(sa.select(worker_hours.c.valid_from, worker_hours.c.weekly_hours)
+                                       .where(worker_hours.c.worker_id == uuid.UUID(first["id"])))).all()  # fmt: skip
+    assert [(day, str(h)) for day, h in hours] == [(date(2024, 3, 4), "30.00")]
     assert [w["weekly_hours"] for w in items] == ["30.00", "35.00"]
     assert (await funding.get(f"/api/v1/funding/conventions/{operation['id']}/workers"))["items"] == []
 

@@ -36,6 +36,8 @@ async def test_malformed_bodies_are_4xx(funding):
         ("POST", f"/api/v1/funding/conventions/{convention['id']}/workers"):
             {"participant_id": str(uuid.uuid4()), "weekly_hours": 35, "start_date": "2024-01-01"},
         ("PATCH", f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}"): {"end_date": "2024-05-01"},
+        ("POST", f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}/hours"):
+            {"weekly_hours": 30, "valid_from": "2024-06-01"},
         ("PUT", "/api/v1/funding/smic-rates/2030-01-01"): {"hourly": "13.00"},
         ("POST", "/api/v1/funding/runs"): {"period": "2024-01"},
         ("POST", "/api/v1/funding/payment-batches"): {"disbursement_ids": [str(uuid.uuid4())]},
@@ -66,6 +68,7 @@ async def test_malformed_bodies_are_4xx(funding):
     for url in ("/api/v1/funding/ledger?year=abc", "/api/v1/funding/ledger?format=xml",
                 "/api/v1/funding/ledger?after=-1",
                 "/api/v1/funding/disbursements?period=2024-13", "/api/v1/funding/conventions?siret=1",
+                "/api/v1/funding/conventions/not-a-uuid/outstanding", "/api/v1/funding/ledger?absorbed_by=x",
                 f"/api/v1/funding/funds/{fund['id']}/budget?year=0", "/api/v1/funding/funds/not-a-uuid",
                 "/api/v1/funding/payment-batches/00000000-0000-0000-0000-000000000000/sepa.xml"):  # fmt: skip
         response = await funding.client.get(url, headers=headers)

@@ -1,14 +1,29 @@
 """On real PostgreSQL: the migrations, a run and its idempotent re-run, adjustment lines, two runs of a
 period racing (nothing doubled), the whole money path down to the paid batch, the aid cap under
-concurrent payments."""
+concurrent payments, two batches racing over one overpayment, the backfill of the dated hours."""
 
 import asyncio
 import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.ext.asyncio
+from alembic import command
 
-from tremplin_funding.adapters.orm import disbursement_lines, disbursements, ledger
+import tremplin_funding
+from tremplin_funding.adapters.orm import (
+    conventions,
+    disbursement_lines,
+    disbursements,
+    funders,
+    funds,
+    ledger,
+    offsets,
+    workers,
+)
+from tremplin_shared.migrations import alembic_config
 
 from .conftest import convention_body, fund_body, running
 
@@ -79,8 +94,6 @@ async def test_batches_racing_over_one_overpayment_deduct_it_once(postgres):
     convention, paid by two batches created at once: the adjustment is deducted once, wholly, from the
     batch that got it first (541.47 transferred), the other pays in full; the offsets are on the ledger
     once the batches are paid, and the trigger keeps them append-only."""
-    from tremplin_funding.adapters.orm import offsets
-
     async with running(await postgres.create("funding_netting")) as funding:
         fund = await funding.post("/api/v1/funding/funds", fund_body())
         convention = await funding.post("/api/v1/funding/conventions", convention_body(fund["id"]))
@@ -118,3 +131,45 @@ async def test_batches_racing_over_one_overpayment_deduct_it_once(postgres):
             with pytest.raises(sa.exc.DBAPIError, match="immutable"):
                 async with funding.app.state.sessionmaker() as session, session.begin():
                     await session.execute(statement)
+
+
+async def test_migration_0005_backfills_the_hours_of_every_worker_from_their_start(postgres):
+    """Workers written before the dated hours (migration 0004) get one row each: their hours from their
+    start; runs then compute with them, and a backdated change gives an adjustment."""
+    url = await postgres.create("funding_hours")
+    scripts = Path(tremplin_funding.__file__).parent / "migrations"
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, url), "0004")
+    engine = sa.ext.asyncio.create_async_engine(url)
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    fund_id, convention_id = uuid.uuid4(), uuid.uuid4()
+    old = [(uuid.uuid4(), date(2024, 1, 1), "35"), (uuid.uuid4(), date(2024, 1, 17), "24.50")]
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(funds).values(id=fund_id, tenant="loir-et-cher", name="F", kind="etcld_cde",
+                                                   payer_name="ETCLD", payer_iban="FR7630004000000001234567845",
+                                                   created_at=at, created_by="m"))  # fmt: skip
+        await conn.execute(sa.insert(funders).values(id=uuid.uuid4(), tenant="loir-et-cher", fund_id=fund_id,
+                                                     name="État", share=100, position=0))  # fmt: skip
+        await conn.execute(sa.insert(conventions).values(
+            id=convention_id, tenant="loir-et-cher", fund_id=fund_id, kind="cde", beneficiary_name="EBE",
+            beneficiary_siret="73282932000074", beneficiary_iban="FR7630004000000001234567845",
+            start_date=date(2024, 1, 1), cde_rate="0.95", created_at=at))  # fmt: skip
+        for worker_id, start, hours in old:
+            await conn.execute(sa.insert(workers).values(
+                id=worker_id, tenant="loir-et-cher", convention_id=convention_id, participant_id=uuid.uuid4(),
+                weekly_hours=hours, start_date=start, source="api", created_at=at, updated_at=at))  # fmt: skip
+    await engine.dispose()
+    async with running(url) as funding:  # migrates to head
+        listed = (await funding.get(f"/api/v1/funding/conventions/{convention_id}/workers"))["items"]
+        assert {w["id"]: w["hours"] for w in listed} == {
+            str(worker_id): [{"valid_from": start.isoformat(), "weekly_hours": f"{float(hours):.2f}"}]
+            for worker_id, start, hours in old
+        }
+        (january,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+        # 1678.57 + 24.5 h from the 17th: 24.5 × 52 ÷ 12 × 11.65 × 0.95 × 15 ÷ 31 = 568.548… → 568.55
+        assert january["total"] == "2247.12"
+        worker_id = old[0][0]
+        await funding.post(f"/api/v1/funding/conventions/{convention_id}/workers/{worker_id}/hours",
+                           {"weekly_hours": "24", "valid_from": "2024-01-16"})  # fmt: skip
+        (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+        assert [(line["amount"], line["hours"]) for line in adjustment["lines"]] == [
+            ("-272.28", [["35.00", 15], ["24.00", 16]])]  # fmt: skip

@@ -51,6 +51,7 @@ from .adapters.orm import (
     payment_batches,
     runs,
     smic_rates,
+    worker_hours,
     workers,
 )
 from .api.schemas import (
@@ -60,13 +61,14 @@ from .api.schemas import (
     BatchIn,
     ConventionIn,
     FundIn,
+    HoursIn,
     RunIn,
     WorkerIn,
     WorkerPatch,
 )
 from .domain import aids, netting
 from .domain import disbursements as lifecycle
-from .domain.cde import MAX_WEEKLY_HOURS, CdeLine, NoSmicRate, Period, monthly_cde, present
+from .domain.cde import MAX_WEEKLY_HOURS, CdeLine, NoSmicRate, Period, hours_in, monthly_cde, present
 from .domain.money import CENT, split, to_cent
 
 SOURCE = "/tremplin/funding"
@@ -263,12 +265,62 @@ async def add_worker(session: AsyncSession, identity: Identity, convention_id: u
             "participant_id": body.participant_id, "weekly_hours": body.weekly_hours, "start_date": body.start_date,
             "end_date": body.end_date, "source": "api", "application_id": None, "created_at": at, "updated_at": at,
         })  # fmt: skip
-    return await repo.get_worker(session, identity.tenant, convention_id, worker_id)
+        await repo.insert(session, worker_hours, _hours_row(identity.tenant, worker_id, body.start_date,
+                                                            body.weekly_hours, at, identity.subject))  # fmt: skip
+    return await get_worker(session, identity, convention_id, worker_id)
+
+
+def _hours_row(tenant: str, worker_id, valid_from: date, hours: Decimal, at: datetime, actor: str) -> dict:
+    return {"tenant": tenant, "worker_id": worker_id, "valid_from": valid_from, "weekly_hours": hours,
+            "recorded_at": at, "recorded_by": actor}  # fmt: skip
+
+
+async def _workers_out(session: AsyncSession, tenant: str, rows: list[dict]) -> list[dict]:
+    history = await repo.hours_of(session, tenant, worker_ids=[r["id"] for r in rows])
+    return [
+        {**r, "hours": [{"valid_from": h.valid_from, "weekly_hours": h.weekly_hours} for h in history[r["id"]]]
+         or [{"valid_from": r["start_date"], "weekly_hours": r["weekly_hours"]}]}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def get_worker(session: AsyncSession, identity: Identity, convention_id, worker_id) -> dict:
+    row = await repo.get_worker(session, identity.tenant, convention_id, worker_id)
+    if row is None:
+        raise NotFound(f"worker {worker_id} not found")
+    return (await _workers_out(session, identity.tenant, [row]))[0]
 
 
 async def list_workers(session: AsyncSession, identity: Identity, convention_id: uuid.UUID) -> list[dict]:
     await get_convention(session, identity, convention_id)
-    return await repo.list_workers(session, identity.tenant, [convention_id])
+    return await _workers_out(session, identity.tenant, await repo.list_workers(session, identity.tenant,
+                                                                                [convention_id]))  # fmt: skip
+
+
+async def _set_hours(session, identity: Identity, worker: dict, valid_from: date, hours: Decimal, at) -> None:
+    """Record (or correct) the hours in force from `valid_from`; the worker's weekly_hours is then the
+    value of its latest change. Runs of the months concerned compute the difference as adjustments."""
+    await upsert(session, worker_hours, _hours_row(identity.tenant, worker["id"], valid_from, hours, at,
+                                                   identity.subject), key=["worker_id", "valid_from"])  # fmt: skip
+    latest = (await repo.hours_of(session, identity.tenant, worker_ids=[worker["id"]]))[worker["id"]][-1]
+    await session.execute(
+        sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker["id"])
+        .values(weekly_hours=latest.weekly_hours, updated_at=at)
+    )  # fmt: skip
+
+
+async def record_hours(session, identity: Identity, convention_id, worker_id, body: HoursIn) -> dict:
+    """A change of the worker's weekly hours from a day (not before their start: 422 on valid_from); the
+    same day again corrects it. A month already run gets an adjustment at its next run, never an edit."""
+    async with session.begin():
+        await repo.lock_convention(session, identity.tenant, convention_id)
+        worker = await repo.get_worker(session, identity.tenant, convention_id, worker_id)
+        if worker is None:
+            raise NotFound(f"worker {worker_id} not found")
+        if body.valid_from < worker["start_date"]:
+            raise invalid(("valid_from", f"must not be before the worker's start_date ({worker['start_date']})"))
+        await _set_hours(session, identity, worker, body.valid_from, body.weekly_hours, now())
+    return await get_worker(session, identity, convention_id, worker_id)
 
 
 async def patch_worker(session, identity: Identity, convention_id, worker_id, patch: WorkerPatch) -> dict:
@@ -288,12 +340,15 @@ async def patch_worker(session, identity: Identity, convention_id, worker_id, pa
         if twin is not None:
             raise Conflict("the participant would be a worker of the convention twice on some days",
                            worker_id=str(twin["id"]))  # fmt: skip
+        at = now()
+        if "weekly_hours" in changes:  # the hours from the start, until the next dated change
+            await _set_hours(session, identity, worker, worker["start_date"], changes.pop("weekly_hours"), at)
         if changes:
             await session.execute(
                 sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker_id)
-                .values(**changes, updated_at=now())
+                .values(**changes, updated_at=at)
             )  # fmt: skip
-    return await repo.get_worker(session, identity.tenant, convention_id, worker_id)
+    return await get_worker(session, identity, convention_id, worker_id)
 
 
 async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: PlacementHiredV1) -> None:
@@ -311,12 +366,15 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
         twin = await repo.overlapping_worker(session, event.tenant, convention["id"], data.participant_id,
                                              data.start_date, None)  # fmt: skip
         if twin is None:
+            worker_id = uuid.uuid4()
             await repo.insert(session, workers, {
-                "id": uuid.uuid4(), "tenant": event.tenant, "convention_id": convention["id"],
+                "id": worker_id, "tenant": event.tenant, "convention_id": convention["id"],
                 "participant_id": data.participant_id, "weekly_hours": hours, "start_date": data.start_date,
                 "end_date": None, "source": "placement.hired", "application_id": data.application_id,
                 "created_at": at, "updated_at": at,
             })  # fmt: skip
+            await repo.insert(session, worker_hours, _hours_row(event.tenant, worker_id, data.start_date, hours, at,
+                                                                "placement.hired"))  # fmt: skip
 
 
 async def on_parcours_exited(session: AsyncSession, event: CloudEvent, data: ParcoursExitedV1) -> None:
@@ -386,6 +444,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             by_convention: dict[uuid.UUID, list[dict]] = defaultdict(list)
             for worker in await repo.list_workers(session, tenant, [c["id"] for c in convention_rows]):
                 by_convention[worker["convention_id"]].append(worker)
+            history = await repo.hours_of(session, tenant, convention_ids=[c["id"] for c in convention_rows])
             computed = await repo.computed_by_worker(session, tenant, str(period))
             already = await repo.conventions_with_disbursements(session, tenant, str(period))
             planned = []  # (convention, [line values])
@@ -395,10 +454,13 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
                 for worker in by_convention[convention["id"]]:
                     span = present(period, (worker["start_date"], worker["end_date"]),
                                    (convention["start_date"], convention["end_date"]))  # fmt: skip
-                    key = (worker["weekly_hours"], convention["cde_rate"], span)
+                    # the hours in force on the days present (the worker's own hours if it has no history)
+                    hours = hours_in(*span, worker["weekly_hours"], history[worker["id"]]) if span else ()
+                    key = (hours, convention["cde_rate"], span)
                     if (cde := memo.get(key)) is None:  # most workers share hours, rate and days present
                         try:
-                            cde = memo[key] = monthly_cde(period, key[0], key[1], table, span) if span else ABSENT
+                            cde = memo[key] = (monthly_cde(period, worker["weekly_hours"], key[1], table, span,
+                                                           hours=hours) if span else ABSENT)  # fmt: skip
                         except NoSmicRate as exc:
                             raise invalid(("period", f"{exc}: add it with PUT /api/v1/funding/smic-rates/…")) from None
                     before = computed.get(worker["id"])
@@ -409,8 +471,9 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
                         "tenant": tenant, "worker_id": worker["id"], "participant_id": worker["participant_id"],
                         "period": str(period), "kind": "cde" if before is None else "adjustment", "amount": delta,
                         "expected": cde.amount, "days_present": cde.days_present,
-                        "weekly_hours": worker["weekly_hours"], "cde_rate": convention["cde_rate"],
-                        "smic": [[str(rate), days] for rate, days in cde.segments],
+                        "weekly_hours": cde.hours[-1][0] if cde.hours else worker["weekly_hours"],
+                        "cde_rate": convention["cde_rate"], "smic": [[str(rate), days] for rate, days in cde.segments],
+                        "hours": [[str(h), days] for h, days in cde.hours],
                     })  # fmt: skip
                 if lines:
                     planned.append((convention, lines))
@@ -497,7 +560,9 @@ def _disbursement_out(row: dict, details: dict) -> dict:
         "allowed": lifecycle.allowed_from(row["status"]),
         "parts": [{**p, "amount": to_cent(p["amount"])} for p in details["parts"]],
         "lines": [{**line, "amount": to_cent(line["amount"]), "expected": to_cent(line["expected"]),
-                   "smic": [(Decimal(rate), days) for rate, days in line["smic"]]}
+                   "smic": [(Decimal(rate), days) for rate, days in line["smic"]],
+                   "hours": [(Decimal(h), days) for h, days in line["hours"]] if line.get("hours") is not None
+                   else [(line["weekly_hours"], line["days_present"])] if line["days_present"] else []}
                   for line in details["lines"]],
         "transitions": details["transitions"],
     }  # fmt: skip

@@ -94,6 +94,21 @@ workers = sa.Table(
     sa.Index("ix_cde_workers_tenant_participant", "tenant", "participant_id"),
 )
 
+# The dated history of a worker's weekly hours: `weekly_hours` in force from `valid_from` until the
+# next row (a row at the worker's start always exists: written with the worker, backfilled by 0005).
+# cde_workers.weekly_hours is the value of the latest row.
+worker_hours = sa.Table(
+    "worker_hours",
+    metadata,
+    sa.Column("worker_id", sa.Uuid, sa.ForeignKey("cde_workers.id"), primary_key=True),
+    sa.Column("valid_from", sa.Date, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("weekly_hours", sa.Numeric(4, 2), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Column("recorded_by", sa.String(200), nullable=False),
+    sa.Index("ix_worker_hours_tenant_worker", "tenant", "worker_id"),
+)
+
 smic_rates = sa.Table(
     "smic_rates",
     metadata,
@@ -169,6 +184,7 @@ disbursement_lines = sa.Table(
     sa.Column("cde_rate", sa.Numeric(4, 2), nullable=False),
     sa.Column("smic", sa.JSON, nullable=False),  # [[hourly rate, days], …]
     sa.Index("ix_disbursement_lines_disbursement", "disbursement_id"),
+    sa.Column("hours", sa.JSON, nullable=True),  # [[weekly hours, days], …]; null on lines before 0005
     sa.Index("ix_disbursement_lines_tenant_period", "tenant", "period"),
 )
 

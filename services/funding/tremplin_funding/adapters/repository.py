@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..domain.cde import SmicRate
+from ..domain.cde import HoursFrom, SmicRate
 from ..domain.disbursements import COUNTED_BY_RUNS
 from .orm import (
     DEFAULT_TENANT,
@@ -28,6 +28,7 @@ from .orm import (
     offsets,
     payment_batches,
     smic_rates,
+    worker_hours,
     workers,
 )
 
@@ -215,6 +216,20 @@ async def list_workers(session: AsyncSession, tenant: str, convention_ids: list[
         .where(workers.c.tenant == tenant, workers.c.convention_id.in_(convention_ids))
         .order_by(workers.c.created_at, workers.c.id),
     )
+
+
+async def hours_of(session: AsyncSession, tenant: str, worker_ids=None, convention_ids=None) -> dict:
+    """{worker id: [HoursFrom…] in date order}, for these workers or the workers of these conventions."""
+    stmt = sa.select(worker_hours).where(worker_hours.c.tenant == tenant)
+    if worker_ids is not None:
+        stmt = stmt.where(worker_hours.c.worker_id.in_(worker_ids))
+    if convention_ids is not None:
+        ids = sa.select(workers.c.id).where(workers.c.tenant == tenant, workers.c.convention_id.in_(convention_ids))
+        stmt = stmt.where(worker_hours.c.worker_id.in_(ids))
+    result: dict[uuid.UUID, list[HoursFrom]] = defaultdict(list)
+    for row in await session.execute(stmt.order_by(worker_hours.c.worker_id, worker_hours.c.valid_from)):
+        result[row.worker_id].append(HoursFrom(row.valid_from, Decimal(row.weekly_hours)))
+    return result
 
 
 # ------------------------------------------------------------------------------------------------- SMIC

@@ -43,6 +43,7 @@ from .schemas import (
     FundIn,
     FundList,
     FundOut,
+    HoursIn,
     LedgerKind,
     LedgerPage,
     OutstandingOut,
@@ -158,8 +159,19 @@ async def list_workers(convention_id: uuid.UUID, identity: Reader, session: DbSe
 async def patch_worker(
     convention_id: uuid.UUID, worker_id: uuid.UUID, body: WorkerPatch, identity: Manager, session: DbSession
 ):
-    """Change the weekly hours or the end date; a month already run gets an adjustment at its next run."""
+    """Change the end date, or correct the weekly hours from the start (until the next dated change: POST
+    …/hours); a month already run gets an adjustment at its next run."""
     return await svc.patch_worker(session, identity, convention_id, worker_id, body)
+
+
+@router.post("/conventions/{convention_id}/workers/{worker_id}/hours", response_model=WorkerOut, status_code=201)
+async def record_hours(
+    convention_id: uuid.UUID, worker_id: uuid.UUID, body: HoursIn, identity: Manager, session: DbSession
+):
+    """A change of the worker's weekly hours from a day (not before the worker's start, else 422); the same
+    day again corrects it. Runs use the hours in force on each day; a month already run gets an
+    adjustment at its next run."""
+    return await svc.record_hours(session, identity, convention_id, worker_id, body)
 
 
 # ------------------------------------------------------------------------------------------------- SMIC

@@ -241,11 +241,22 @@ class WorkerPatch(_In):
     end_date: date | None = None
 
 
+class HoursIn(_In):
+    weekly_hours: WeeklyHours
+    valid_from: date = Field(description="The first day the hours are in force; not before the worker's start")
+
+
+class HoursOut(BaseModel):
+    valid_from: date
+    weekly_hours: Decimal
+
+
 class WorkerOut(BaseModel):
     id: uuid.UUID
     convention_id: uuid.UUID
     participant_id: uuid.UUID
-    weekly_hours: Decimal
+    weekly_hours: Decimal = Field(description="The hours of the latest change (each with its day in `hours`)")
+    hours: list[HoursOut] = Field(description="The dated history: each value in force from valid_from")
     start_date: date
     end_date: date | None
     source: str = Field(description="api, or placement.hired when a hire added the worker")
@@ -291,9 +302,10 @@ class LineOut(BaseModel):
     amount: Decimal
     expected: Decimal = Field(description="The worker's CDE for the period as computed by this run")
     days_present: int
-    weekly_hours: Decimal
+    weekly_hours: Decimal = Field(description="The hours in force on the last day present")
     cde_rate: Decimal
     smic: list[tuple[Decimal, int]] = Field(description="[SMIC hourly rate, days] the amount is computed from")
+    hours: list[tuple[Decimal, int]] = Field(description="[weekly hours, days] the amount is computed from")
 
 
 class TransitionOut(BaseModel):
