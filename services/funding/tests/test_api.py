@@ -714,3 +714,34 @@ async def test_a_backdated_change_of_hours_is_an_adjustment_of_the_months_it_tou
     assert patched.json()["weekly_hours"] == "30.00"
     again = await funding.client.post("/api/v1/funding/runs", json={"period": "2024-01"}, headers=funding.manager())
     assert again.status_code == 200 and again.json()["created"] == []  # 1 → 15 January were already at 35 h
+
+
+async def test_a_batch_failing_at_its_offsets_leaves_nothing(funding, monkeypatch):
+    """Fault injection: the batch dies writing its offsets (its last write): no batch, the payment is
+    still free for the next batch, the overpayment still wholly outstanding."""
+    from tremplin_funding.adapters import repository
+
+    _, convention, (worker, _) = await setup_convention(funding, workers=(("35", "2024-01-01"), ("35", "2024-01-01")))
+    await funding.post("/api/v1/funding/runs", {"period": "2024-01"})
+    await funding.client.patch(f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}",
+                               json={"end_date": "2024-01-10"}, headers=funding.manager())  # fmt: skip
+    (overpaid,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    (february,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-02"}))["created"]
+    await approve_all(funding, [overpaid, february])
+    real_insert = repository.insert
+
+    async def failing_insert(session, table, rows):
+        if table.name == "disbursement_offsets":
+            raise RuntimeError("the disk is full")
+        await real_insert(session, table, rows)
+
+    monkeypatch.setattr(repository, "insert", failing_insert)
+    response = await funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [february["id"]]},
+                                         headers=funding.manager())  # fmt: skip
+    assert response.status_code == 500
+    monkeypatch.setattr(repository, "insert", real_insert)
+    assert (await funding.get("/api/v1/funding/payment-batches"))["items"] == []
+    assert (await funding.get(f"/api/v1/funding/disbursements/{february['id']}"))["batch_id"] is None
+    assert (await funding.get(f"/api/v1/funding/conventions/{convention['id']}"))["outstanding"] == "-1137.10"
+    batch = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": [february["id"]]})
+    assert batch["total"] == "541.47"  # 1678.57 − 1137.10
