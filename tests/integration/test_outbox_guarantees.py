@@ -174,3 +174,40 @@ async def test_the_relay_sends_an_aggregate_in_order_to_the_partition_of_its_key
         assert record.partition == (murmur2(record.key) & 0x7FFFFFFF) % 6
         skills_by_key.setdefault(record.key, []).append(json.loads(record.value)["skills"][0])
     assert all(skills == ["A0000", "A0001", "A0002", "A0003"] for skills in skills_by_key.values())
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgres"])
+async def test_rows_whose_send_failed_stay_pending_and_their_aggregate_waits(broker, postgres, tmp_path, db):
+    """PostgreSQL marks a pass's rows while the broker acks them: a row whose send failed must end up
+    pending all the same, with its attempt counted, and so must the later rows of its aggregate."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/participants.db" if db == "sqlite" else await postgres.create("relay")
+    await asyncio.to_thread(upgrade_to_head, PARTICIPANTS_MIGRATIONS, url)
+    engine = make_engine(url)
+    sessionmaker = make_sessionmaker(engine)
+    unlucky, lucky = uuid.uuid4(), uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        for pid in (unlucky, lucky, unlucky):
+            data = ParticipantRegisteredV1(participant_id=pid, registered_at=datetime.now(UTC), latitude=47.0,
+                                           longitude=1.0, skills=["K2204"])  # fmt: skip
+            await outbox_module.add_event(session, data, tenant="cher", source="/tests")
+    relay = relay_module.OutboxRelay("relay-failure", sessionmaker, broker.bootstrap, [TOPIC])
+    real_send = relay._send
+
+    async def first_send_fails(rows):
+        results = await real_send(rows)
+        return [RuntimeError("broker said no") if i == 0 else r for i, r in enumerate(results)]
+
+    relay._send = first_send_fails
+    try:
+        with pytest.raises(RuntimeError, match="broker said no"):
+            await relay.publish_pending()
+    finally:
+        await relay.stop()
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(outbox.c.key, outbox.c.published_at, outbox.c.attempts,
+                                             outbox.c.last_error).order_by(outbox.c.seq))).all()  # fmt: skip
+    await engine.dispose()
+    assert [(r.key, r.published_at is None, r.attempts) for r in rows] == [
+        (str(unlucky), True, 1), (str(lucky), False, 0), (str(unlucky), True, 1)
+    ]  # fmt: skip
+    assert rows[0].last_error == "broker said no" and relay.published_total == 1

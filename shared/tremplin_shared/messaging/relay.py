@@ -112,7 +112,17 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            results = await self._send(rows)
+            now = datetime.now(UTC)
+            # PostgreSQL marks the rows while the broker acks them (the same transaction: nothing is
+            # visible before the commit, which waits for the acks; rows that fail are unmarked below).
+            # SQLite marks after the acks: its one writer at a time is not held during the sends.
+            early = is_postgresql(session)
+            marking = asyncio.create_task(self._mark_published(session, [r.seq for r in rows], now)) if early else None
+            try:
+                results = await self._send(rows)
+            finally:
+                if marking is not None:
+                    await marking
             batch_topics = sorted({row.topic for row in rows})
             if not await topic_layout_intact(self._admin, batch_topics, self.partitions):
                 await recreate_topics(self._admin, batch_topics, self.partitions)
@@ -126,24 +136,28 @@ class OutboxRelay:
                     first_error = first_error or result
                 else:
                     acked.append(row.seq)
-            now = datetime.now(UTC)
-            if is_postgresql(session):
-                await session.execute(_MARK_PUBLISHED_PG, {"now": now, "seqs": acked})
-            else:
-                for start in range(0, len(acked), 500):
-                    chunk = acked[start : start + 500]
-                    await session.execute(update(outbox).where(outbox.c.seq.in_(chunk)).values(published_at=now))
+            if not early:
+                await self._mark_published(session, acked, now)
             if failed_keys:
                 failed = [row.seq for row in rows if row.key in failed_keys]
                 await session.execute(
                     update(outbox)
                     .where(outbox.c.seq.in_(failed))
-                    .values(attempts=outbox.c.attempts + 1, last_error=str(first_error)[:1000])
+                    .values(published_at=None, attempts=outbox.c.attempts + 1, last_error=str(first_error)[:1000])
                 )
         self.published_total += len(acked)
         if first_error is not None:
             raise first_error if isinstance(first_error, Exception) else RuntimeError(str(first_error))
         return len(acked)
+
+    @staticmethod
+    async def _mark_published(session: AsyncSession, seqs: list[int], now: datetime) -> None:
+        if is_postgresql(session):
+            await session.execute(_MARK_PUBLISHED_PG, {"now": now, "seqs": seqs})
+            return
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
+            await session.execute(update(outbox).where(outbox.c.seq.in_(chunk)).values(published_at=now))
 
     async def _send(self, rows) -> list[BaseException | object]:
         """Send the rows; for each, its ack or its error. The rows of one partition go as record batches
