@@ -24,6 +24,8 @@ participants = sa.Table(
     sa.Column("search_name", sa.String(201), nullable=True),
     # Keyed hash (HMAC-SHA256) of the NIR, for duplicates only; the NIR itself is never stored.
     sa.Column("nir_hash", sa.String(64), nullable=True),
+    # France Travail's job seeker id, set when an orientation is accepted; dropped on erasure.
+    sa.Column("france_travail_id", sa.String(100), nullable=True),
     # Location (kept coarse enough for matching; commune INSEE code).
     sa.Column("commune_insee", sa.String(5), nullable=True),
     sa.Column("latitude", sa.Float, nullable=False),
@@ -45,6 +47,7 @@ participants = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("erased_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("tenant", "nir_hash", name="uq_participants_tenant_nir_hash"),
+    sa.UniqueConstraint("tenant", "france_travail_id", name="uq_participants_tenant_france_travail_id"),
 )
 # The list's order: last name, first name, id within a tenant.
 sa.Index("ix_participants_tenant_names", participants.c.tenant, participants.c.last_name, participants.c.first_name,
@@ -165,6 +168,55 @@ access_log = sa.Table(  # every read of personal data: who, tenant, when, which 
     sa.Column("action", sa.String(50), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True),
     sa.Column("at", UtcDateTime, nullable=False),
+)
+
+orientations = sa.Table(  # job seekers France Travail reported (demandeur.registered), to orient
+    "orientations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    # None once the person it led to was erased (the row stays for the counts, unlinkable).
+    sa.Column("france_travail_id", sa.String(100), nullable=True),
+    sa.Column("registered_on", sa.Date, nullable=False),  # dateInscription
+    sa.Column("category", sa.String(1), nullable=False),
+    sa.Column("commune_insee", sa.String(5), nullable=False),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("rome_codes", sa.JSON, nullable=False),
+    sa.Column("rsa", sa.Boolean, nullable=True),  # None: France Travail did not say
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("participant_id", sa.Uuid, sa.ForeignKey("participants.id"), nullable=True),
+    sa.Column("dismissal_reason", sa.Text, nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+)
+# The queue's order within a tenant and status: registration date, then id.
+sa.Index("ix_orientations_queue", orientations.c.tenant, orientations.c.status, orientations.c.registered_on,
+         orientations.c.id)  # fmt: skip
+_pending = orientations.c.status == "pending"
+# One pending orientation per France Travail id and tenant: a re-registration updates it.
+sa.Index(
+    "uq_orientations_pending_per_id",
+    orientations.c.tenant,
+    orientations.c.france_travail_id,
+    unique=True,
+    postgresql_where=_pending,
+    sqlite_where=_pending,
+)
+sa.Index("ix_orientations_tenant_id", orientations.c.tenant, orientations.c.france_travail_id)
+sa.Index("ix_orientations_participant", orientations.c.participant_id)
+
+orientation_transitions = sa.Table(
+    "orientation_transitions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(100), nullable=False),
+    sa.Column("orientation_id", sa.Uuid, sa.ForeignKey("orientations.id"), nullable=False, index=True),
+    sa.Column("from_status", sa.String(20), nullable=True),  # None for the creation
+    sa.Column("to_status", sa.String(20), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
 )
 
 target_metadata = [metadata, messaging_metadata]

@@ -43,6 +43,8 @@ class Participant:
     skills: list[str]
     # Keyed hash of the NIR (domain/nir.py): the NIR itself is not kept.
     nir_hash: str | None = None
+    # France Travail's job seeker id (set by an accepted orientation); unique per tenant.
+    france_travail_id: str | None = None
     email: str | None = None
     phone: str | None = None
     address_line: str | None = None
@@ -128,8 +130,8 @@ class Participant:
     def erase(self, at: datetime) -> None:
         """The right to erasure: what identifies the person goes, what the statistics need stays.
 
-        Gone: names ("ERASED"), contact, address line, NIR hash, skills, consent, exact coordinates
-        (rounded to 2 decimals, about a kilometre: the commune, which latitude/longitude NOT NULL
+        Gone: names ("ERASED"), contact, address line, NIR hash, France Travail id, skills, consent,
+        exact coordinates (rounded to 2 decimals, about a kilometre: the commune, which latitude/longitude NOT NULL
         requires anyway). Coarsened: the birth date becomes 1 July of the birth year (age bands
         and youth/senior counts stay right to within a year), unemployed_since the 1st of its
         month. Kept: sex, commune INSEE code and the declared situation (publics: rsa, rqth, qpv,
@@ -137,7 +139,7 @@ class Participant:
         """
         self.first_name = self.last_name = ERASED
         self.birth_date = date(self.birth_date.year, 7, 1)
-        self.email = self.phone = self.address_line = self.nir_hash = None
+        self.email = self.phone = self.address_line = self.nir_hash = self.france_travail_id = None
         self.latitude = round(self.latitude, 2)
         self.longitude = round(self.longitude, 2)
         self.skills = []
