@@ -1,10 +1,10 @@
 from pathlib import Path
 
-from tremplin_shared.events.contracts import MATCHING_TOPIC, PARTICIPANTS_TOPIC
+from tremplin_shared.events.contracts import INBOUND_FRANCE_TRAVAIL_TOPIC, MATCHING_TOPIC, PARTICIPANTS_TOPIC
 from tremplin_shared.service import ServiceSpec, create_service_app
 
 from .adapters.handlers import HANDLERS
-from .api import parcours_routes
+from .api import orientation_routes, parcours_routes
 from .api.routes import router
 from .config import Settings
 from .jobs import durable_exit_loop
@@ -15,11 +15,13 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         name="participants",
         description="The parcours d'insertion: participants, situation, diagnostic, référent, steps, exits.",
         settings=settings or Settings(),
-        # The parcours router first: /api/v1/participants/indicators/... must not be taken for an id.
-        routers=[parcours_routes.router, router],
+        # The parcours and orientations routers first: /api/v1/participants/indicators/... and
+        # /api/v1/participants/orientations/... must not be taken for a participant id.
+        routers=[orientation_routes.router, parcours_routes.router, router],
         migrations=Path(__file__).parent / "migrations",
         produces=[PARTICIPANTS_TOPIC],
-        consumes=[MATCHING_TOPIC],
+        # inbound.france-travail: only the job seeker registrations (the offers there are matching's).
+        consumes=[MATCHING_TOPIC, INBOUND_FRANCE_TRAVAIL_TOPIC],
         handlers=HANDLERS,
         background=[durable_exit_loop],
     )

@@ -19,7 +19,7 @@ from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
 from tremplin_shared.problems import Conflict, NotFound, Problem, Unprocessable
 
-from .adapters import repository
+from .adapters import orientation_repository, repository
 from .adapters.repository import ListFilters
 from .domain.flags import today
 from .domain.nir import nir_hash
@@ -69,24 +69,37 @@ async def register_participant(
     session: AsyncSession, identity: Identity, fields: dict, nir: str | None, nir_key: str
 ) -> Participant:
     """`fields`: the body without the NIR; `nir`: the compact, checked NIR or None."""
-    try:
-        participant = Participant(tenant=identity.tenant, **fields)
-        participant.check_not_in_future(today())
-    except InvalidParticipant as exc:
-        raise invalid(exc) from None
-    participant.nir_hash = nir_hash(nir, nir_key) if nir else None
+    participant = new_participant(identity.tenant, fields, nir, nir_key)
     try:
         async with session.begin():
-            if existing := await _owner_of_nir(session, identity.tenant, participant.nir_hash, None):
-                raise nir_conflict(existing)
-            await repository.add(session, participant)
-            await outbox.add_event(session, participant.registered_event(), tenant=identity.tenant, source=SOURCE)
-            await stage_profile_changed(session, identity.tenant, participant.id)
+            await add_participant(session, participant)
     except IntegrityError:  # the same NIR registered concurrently: the unique constraint decided
         if existing := await _owner_of_nir(session, identity.tenant, participant.nir_hash, None):
             raise nir_conflict(existing) from None
         raise
     return participant
+
+
+def new_participant(tenant: str, fields: dict, nir: str | None, nir_key: str) -> Participant:
+    """A participant built from a registration body (`fields` without the NIR), the domain's checks
+    applied (422 on a refusal), the NIR replaced by its keyed hash."""
+    try:
+        participant = Participant(tenant=tenant, **fields)
+        participant.check_not_in_future(today())
+    except InvalidParticipant as exc:
+        raise invalid(exc) from None
+    participant.nir_hash = nir_hash(nir, nir_key) if nir else None
+    return participant
+
+
+async def add_participant(session: AsyncSession, participant: Participant) -> None:
+    """Inside the caller's transaction: the NIR rule (409 with the existing id), the row, and its
+    events (participant.registered, participant.profile_changed) in the outbox."""
+    if existing := await _owner_of_nir(session, participant.tenant, participant.nir_hash, None):
+        raise nir_conflict(existing)
+    await repository.add(session, participant)
+    await outbox.add_event(session, participant.registered_event(), tenant=participant.tenant, source=SOURCE)
+    await stage_profile_changed(session, participant.tenant, participant.id)
 
 
 # ------------------------------------------------------------------------------------------ read one
@@ -114,22 +127,31 @@ async def update_participant(
             participant = await _live_participant(session, tenant, participant_id, for_update=True)
             if existing := await _owner_of_nir(session, tenant, changes.get("nir_hash"), participant.id):
                 raise nir_conflict(existing)
-            before = await build_profile(session, tenant, participant.id)
             try:
-                changed = participant.change(changes, datetime.now(UTC), today())
+                await change_participant(session, participant, changes)
             except InvalidParticipant as exc:
                 raise invalid(exc) from None
-            if changed:
-                await repository.save(session, participant)
-                after = await build_profile(session, tenant, participant.id)
-                if _matching_view(before) != _matching_view(after):
-                    await outbox.add_event(session, after, tenant=tenant, source=SOURCE)
             await repository.log_access(session, identity, [participant.id], "update")
     except IntegrityError:
         if existing := await _owner_of_nir(session, tenant, changes.get("nir_hash"), participant_id):
             raise nir_conflict(existing) from None
         raise
     return participant
+
+
+async def change_participant(session: AsyncSession, participant: Participant, changes: dict) -> set[str]:
+    """Inside the caller's transaction, on a participant read for update: apply `changes` (domain
+    checks: InvalidParticipant), save, and stage participant.profile_changed.v1 when what matching
+    sees (flags included) is different. Returns the names of the fields that changed."""
+    tenant = participant.tenant
+    before = await build_profile(session, tenant, participant.id)
+    changed = participant.change(changes, datetime.now(UTC), today())
+    if changed:
+        await repository.save(session, participant)
+        after = await build_profile(session, tenant, participant.id)
+        if _matching_view(before) != _matching_view(after):
+            await outbox.add_event(session, after, tenant=tenant, source=SOURCE)
+    return changed
 
 
 def _matching_view(event) -> dict | None:
@@ -183,6 +205,7 @@ async def erase_participant(session: AsyncSession, identity: Identity, participa
         participant.erase(now)
         await repository.save(session, participant)
         await repository.forget_personal_traces(session, identity.tenant, participant.id)
+        await orientation_repository.forget_person(session, identity.tenant, participant.id, now)
         await outbox.add_event(
             session, ParticipantErasedV1(participant_id=participant.id, erased_at=now), tenant=identity.tenant,
             source=SOURCE,

@@ -4,8 +4,9 @@ included), so a redelivered event has no second effect."""
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.events import CloudEvent, PlacementHiredV1
+from tremplin_shared.events.contracts import FranceTravailJobSeekerRegisteredV1
 
-from .. import parcours_service
+from .. import orientation_service, parcours_service
 
 
 async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: PlacementHiredV1) -> None:
@@ -15,4 +16,17 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
     await parcours_service.record_hire(session, event.tenant, data)
 
 
-HANDLERS = {PlacementHiredV1.ce_type: on_placement_hired}
+async def on_job_seeker_registered(
+    session: AsyncSession, event: CloudEvent, data: FranceTravailJobSeekerRegisteredV1
+) -> None:
+    """France Travail reported a job seeker registered in the territory (the event's tenant, as the
+    gateway's intake stamped it): a pending orientation, or — when a participant already carries
+    that France Travail id — that participant's situation updated. The offer events of the same
+    topic have no handler here: the consumer skips them (no inbox row, no dead letter)."""
+    await orientation_service.apply_registration(session, event.tenant, data)
+
+
+HANDLERS = {
+    PlacementHiredV1.ce_type: on_placement_hired,
+    FranceTravailJobSeekerRegisteredV1.ce_type: on_job_seeker_registered,
+}

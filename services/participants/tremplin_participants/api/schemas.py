@@ -161,6 +161,9 @@ class ParticipantOut(BaseModel):
     siae_employee: bool
     consent_matching: bool
     skills: list[str]
+    france_travail_id: str | None = Field(
+        default=None, description="France Travail's job seeker id, when the participant came from an orientation"
+    )
     flags: ParticipantFlags = Field(description="Publics computed at `flags.computed_on` (today, or `?at=`)")
     registered_at: datetime
     updated_at: datetime | None
