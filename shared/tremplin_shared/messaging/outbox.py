@@ -11,6 +11,7 @@ from ..events.contracts import EventData
 from ..events.envelope import CloudEvent, new_event
 from .tables import outbox
 
+_INSERT = insert(outbox)  # built once: a statement built per call costs its cache key at every write
 OUTBOX_COLUMNS = ("event_id", "event_type", "tenant", "topic", "key", "headers", "value", "created_at")
 
 
@@ -31,7 +32,7 @@ async def add_event(session: AsyncSession, data: EventData, *, tenant: str, sour
     """Stage an event in the caller's transaction; the relay publishes it once that commits."""
     event = new_event(data, tenant=tenant, source=source)
     # The row as parameters of a fixed statement: compiled once, not coerced again on every write.
-    await session.execute(insert(outbox), outbox_row(event, data.topic))
+    await session.execute(_INSERT, outbox_row(event, data.topic))
     return event
 
 
@@ -43,7 +44,7 @@ async def add_rows(session: AsyncSession, rows: list[dict]) -> None:
     if is_postgresql(session):
         await bulk_insert(outbox, OUTBOX_COLUMNS).execute(session, rows)
     else:
-        await session.execute(insert(outbox), rows)
+        await session.execute(_INSERT, rows)
 
 
 async def outbox_stats(session: AsyncSession) -> tuple[int, float]:

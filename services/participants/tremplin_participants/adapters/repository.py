@@ -39,9 +39,12 @@ def _participant(row: sa.Row) -> Participant:
     return Participant(**{name: getattr(row, name) for name in FIELDS})
 
 
+_INSERT = insert(participants)
+
+
 async def add(session: AsyncSession, participant: Participant) -> None:
-    # Values as parameters of a fixed statement: compiled once, not coerced again on every request.
-    await session.execute(insert(participants), _values(participant))
+    # Values as parameters of a fixed statement, built and compiled once, not again on every request.
+    await session.execute(_INSERT, _values(participant))
 
 
 async def add_many(session: AsyncSession, batch: Sequence[Participant]) -> None:
@@ -51,7 +54,7 @@ async def add_many(session: AsyncSession, batch: Sequence[Participant]) -> None:
     if is_postgresql(session):
         await bulk_insert(participants, INSERTED).execute(session, map(_values, batch))
     else:
-        await session.execute(insert(participants), [_values(p) for p in batch])
+        await session.execute(_INSERT, [_values(p) for p in batch])
 
 
 async def get(
