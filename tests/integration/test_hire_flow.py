@@ -145,8 +145,16 @@ async def test_from_france_travail_offer_to_employed_parcours(broker, postgres, 
         assert sorted(found) == ["187XKLM", "187XKLZ"]  # no duplicate, nothing from the broken record
         offer = found["187XKLM"]
         assert (offer["contract_type"], offer["weekly_hours"], offer["employer"]["siret"]) == ("cdi", 35.0, SIRET)
+        # matching's dead letter. (participants reads this topic too, for the job seeker registrations;
+        # until the shared consumer skips unhandled types before checking their contract, it
+        # dead-letters the broken offer as well, under its own `dlq_consumer`.)
         dead = await read_matching(
-            broker.bootstrap, "inbound.france-travail.dlq", lambda r: dict(r.headers)["ce_tenant"] == TENANT.encode(), 1
+            broker.bootstrap,
+            "inbound.france-travail.dlq",
+            lambda r: (
+                dict(r.headers)["ce_tenant"] == TENANT.encode() and dict(r.headers)["dlq_consumer"] == b"matching"
+            ),
+            1,
         )
         assert [r.key for r in dead] == [b"BROKEN"]
         assert b"breaks its contract" in dict(dead[0].headers)["dlq_error"]

@@ -88,7 +88,7 @@ async def test_a_hire_on_the_broker_moves_the_parcours_to_employed_once(broker, 
         pid, parcours_id = await parcours_in(client, "plie", "welcomed", "diagnosed", "supported")
         waiting_pid, waiting_id = await parcours_in(client, "rsa")  # stays `oriented`
         consumer = app.state.consumer
-        assert consumer is not None and consumer.topics == ["matching.events"]
+        assert consumer is not None and consumer.topics == ["matching.events", "inbound.france-travail"]
 
         first = event_of(hired(pid), tenant=TENANT)
         await publish(broker.bootstrap, "matching.events", [as_record(first)])
