@@ -1,4 +1,4 @@
-"""Orientations on real PostgreSQL, in-process (no broker: the registrations are handed to the
+"""Orientations on real PostgreSQL (and SQLite), in-process (no broker: the registrations are handed to the
 service's consumer as the records Kafka would give it, through the inbox): the queue, idempotence,
 redelivery, an older registration after a newer one, tenant isolation on every route, accept (the
 participant and its outbox rows atomically), dismiss, 409s, erasure."""
@@ -87,10 +87,13 @@ class Api:
             return [json.loads(v) for v in rows.scalars()]
 
 
-@pytest.fixture
-async def api(postgres):
-    settings = Settings(database_url=await postgres.create("orientations"), run_background_workers=False,
-                        nir_hash_key="test-nir-key")  # fmt: skip
+@pytest.fixture(params=["postgres", "sqlite"])
+async def api(request, postgres, tmp_path):
+    # PostgreSQL as in production; SQLite too, the embedded default's database.
+    url = (
+        await postgres.create("orientations") if request.param == "postgres" else f"sqlite+aiosqlite:///{tmp_path}/p.db"
+    )
+    settings = Settings(database_url=url, run_background_workers=False, nir_hash_key="test-nir-key")
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app):
