@@ -85,3 +85,19 @@ def test_asyncapi_is_generated_from_every_contract():
     assert "participants_participant_registered_v1" in channel["messages"]
     payload = document["components"]["schemas"]["participants_participant_registered_v1"]
     assert "participant_id" in payload["required"]
+
+
+def test_a_consumer_checks_the_contract_only_of_the_types_it_handles():
+    from aiokafka.structs import ConsumerRecord
+
+    from tremplin_shared.messaging.consumer import PoisonMessage, decode
+
+    event = new_event(registered(), tenant="t", source="/s")
+    broken = event.value().replace(b'"K2204"', b'"not a ROME code"')
+    record = ConsumerRecord("participants.events", 0, 0, 0, 0, b"k", broken, None, len(broken), 0, event.headers())
+    with pytest.raises(PoisonMessage, match="breaks its contract"):
+        decode(record)  # whoever handles it
+    with pytest.raises(PoisonMessage):
+        decode(record, {event.type})
+    skipped, data = decode(record, {"fr.tremplin.matching.offer.published.v1"})  # not this reader's business
+    assert skipped.id == event.id and data is None

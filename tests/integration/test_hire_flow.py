@@ -145,18 +145,13 @@ async def test_from_france_travail_offer_to_employed_parcours(broker, postgres, 
         assert sorted(found) == ["187XKLM", "187XKLZ"]  # no duplicate, nothing from the broken record
         offer = found["187XKLM"]
         assert (offer["contract_type"], offer["weekly_hours"], offer["employer"]["siret"]) == ("cdi", 35.0, SIRET)
-        # matching's dead letter. (participants reads this topic too, for the job seeker registrations;
-        # until the shared consumer skips unhandled types before checking their contract, it
-        # dead-letters the broken offer as well, under its own `dlq_consumer`.)
+        # Dead-lettered by matching, whose event it is; participants reads this topic too (for the job
+        # seeker registrations) and leaves offers alone, broken or not.
         dead = await read_matching(
-            broker.bootstrap,
-            "inbound.france-travail.dlq",
-            lambda r: (
-                dict(r.headers)["ce_tenant"] == TENANT.encode() and dict(r.headers)["dlq_consumer"] == b"matching"
-            ),
-            1,
+            broker.bootstrap, "inbound.france-travail.dlq", lambda r: dict(r.headers)["ce_tenant"] == TENANT.encode(), 1
         )
         assert [r.key for r in dead] == [b"BROKEN"]
+        assert dict(dead[0].headers)["dlq_consumer"] == b"matching"
         assert b"breaks its contract" in dict(dead[0].headers)["dlq_error"]
         async with matching_app.state.sessionmaker() as session:
             count = sa.select(sa.func.count()).select_from(offers).where(offers.c.external_id == "187XKLM")

@@ -105,7 +105,7 @@ async def rebuild_candidates(
         if progress is not None:
             progress(report.read)
         try:
-            event, data = decode(record)
+            event, data = decode(record, HANDLERS)
         except PoisonMessage:
             report.skipped += 1
             return

@@ -10,7 +10,7 @@ headers) and the partition moves on.
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,12 +66,15 @@ class PoisonMessage(Exception):
     """A record that can never be applied (unreadable envelope, payload breaking its contract)."""
 
 
-def decode(record: ConsumerRecord) -> tuple[CloudEvent, EventData | None]:
+def decode(record: ConsumerRecord, wanted: Container[str] | None = None) -> tuple[CloudEvent, EventData | None]:
+    """The envelope, and the payload checked against its contract — only for a type in `wanted` (when
+    given): on a topic several services read, each judges only the events it handles, so a broken
+    event is dead-lettered once, by the consumer it was meant for, not by every reader of the topic."""
     try:
         event = CloudEvent.from_kafka(record.headers, record.value)
     except MalformedEvent as exc:
         raise PoisonMessage(str(exc)) from exc
-    contract = contract_for(event.type)
+    contract = contract_for(event.type) if wanted is None or event.type in wanted else None
     if contract is None:
         return event, None
     try:
@@ -230,7 +233,7 @@ class EventConsumer:
         await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
 
     async def _apply(self, records: list[ConsumerRecord]) -> None:
-        decoded = [decode(record) for record in records]
+        decoded = [decode(record, self.handlers) for record in records]
         wanted = [(event, data) for event, data in decoded if data is not None and event.type in self.handlers]
         async with self.sessionmaker() as session:
             async with session.begin():
