@@ -305,6 +305,9 @@ async def main(args) -> bool:
             paced: dict[str, list[LegResult]] = {"direct": [], "gateway": []}
             for _ in range(args.rounds):
                 for name, port, request in paths:
+                    # Unmeasured first: the other leg ran long enough for the pooled connections to
+                    # the service to expire (5 s keep-alive on both sides); the steady state is measured.
+                    await paced_leg("warm-up", port, request, args.connections, rate, args.warmup / 2, pids)
                     result = await paced_leg(name, port, request, args.connections, rate, args.seconds, pids)
                     paced[name].append(result)
     finally:

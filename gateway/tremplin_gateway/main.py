@@ -14,7 +14,6 @@ from tremplin_shared.http import RequestIdMiddleware
 from tremplin_shared.log import configure_logging
 from tremplin_shared.messaging.relay import OutboxRelay
 from tremplin_shared.problems import install_problem_handlers
-from tremplin_shared.service import tuned_gc
 
 from .api import admin, events, ops, webhooks
 from .api import proxy as proxy_routes
@@ -89,8 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(consumer.run(), name="webhook-consumer"))
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
         try:
-            with tuned_gc():
-                yield
+            yield
         finally:
             for task in tasks:
                 task.cancel()
