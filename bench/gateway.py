@@ -172,11 +172,12 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def connection(port: int, request: bytes, until: float, latencies: list[float], errors: list[int]) -> None:
+async def connection(port: int, request: bytes, next_start, latencies: list[float], errors: list[int]) -> None:
+    """Requests one after the other on one connection; `next_start()` gives the instant each latency
+    counts from (now, or when it was scheduled), or None to stop."""
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
-        while time.perf_counter() < until:
-            started = time.perf_counter()
+        while (started := await next_start()) is not None:
             writer.write(request)
             status = await read_response(reader)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -196,27 +197,15 @@ async def leg(
     before = {process: cpu_seconds(pid) for process, pid in pids.items()}
     started = time.perf_counter()
     until = started + seconds
-    await asyncio.gather(*(connection(port, request, until, latencies, errors) for _ in range(connections)))
+
+    async def now_until_the_end() -> float | None:
+        now = time.perf_counter()
+        return now if now < until else None
+
+    await asyncio.gather(*(connection(port, request, now_until_the_end, latencies, errors) for _ in range(connections)))
     elapsed = time.perf_counter() - started
     cpu = {process: cpu_seconds(pid) - before[process] for process, pid in pids.items()}
     return LegResult(name, len(latencies), elapsed, latencies, len(errors), cpu)
-
-
-async def paced_connection(
-    port: int, request: bytes, schedule: asyncio.Queue, latencies: list[float], errors: list[int]
-) -> None:
-    reader, writer = await asyncio.open_connection(HOST, port)
-    try:
-        while (scheduled := await schedule.get()) is not None:
-            writer.write(request)
-            status = await read_response(reader)
-            latencies.append((time.perf_counter() - scheduled) * 1000)
-            if status != 200:
-                errors.append(status)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
 
 
 async def paced_leg(
@@ -228,7 +217,7 @@ async def paced_leg(
     schedule: asyncio.Queue = asyncio.Queue()
     before = {process: cpu_seconds(pid) for process, pid in pids.items()}
     workers = [
-        asyncio.create_task(paced_connection(port, request, schedule, latencies, errors)) for _ in range(connections)
+        asyncio.create_task(connection(port, request, schedule.get, latencies, errors)) for _ in range(connections)
     ]
     started = time.perf_counter()
     for i in range(round(rate * seconds)):
