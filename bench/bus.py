@@ -59,6 +59,7 @@ from tremplin_shared.embedded_broker import EmbeddedBroker, free_port
 from tremplin_shared.events import new_event
 from tremplin_shared.identity import Identity
 from tremplin_shared.log import new_request_id, request_id_var
+from tremplin_shared.messaging.consumer import MAX_RECORDS
 from tremplin_shared.messaging.kafka import ensure_topics, make_producer
 from tremplin_shared.messaging.tables import inbox, outbox
 
@@ -178,7 +179,7 @@ async def raw_baseline(bootstrap: str, n: int, partitions: int, rng: random.Rand
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=500,  # EventConsumer's default
+        max_poll_records=MAX_RECORDS,  # as EventConsumer fetches
     )
     await producer.start()
     await consumer.start()
@@ -201,7 +202,7 @@ async def raw_baseline(bootstrap: str, n: int, partitions: int, rng: random.Rand
             started = time.perf_counter()
             received = 0
             while received < n:
-                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                batches = await consumer.getmany(timeout_ms=200, max_records=MAX_RECORDS)
                 if batches:
                     received += sum(len(batch) for batch in batches.values())
                     await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in batches.items()})

@@ -138,6 +138,9 @@ class _Rebalance(ConsumerRebalanceListener):
         log.info("partitions assigned", extra={"fields": {"partitions": [str(tp) for tp in assigned]}})
 
 
+MAX_RECORDS = 1000  # per fetch, applied in one transaction
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -149,7 +152,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         partitions: int = 6,
-        max_records: int = 1000,
+        max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
         group_options: dict | None = None,
     ) -> None:
