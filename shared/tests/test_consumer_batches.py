@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.events import ParticipantErasedV1, ParticipantRegisteredV1, new_event
 from tremplin_shared.messaging.consumer import BatchHandler, EventConsumer, rounds
-from tremplin_shared.messaging.tables import inbox, messaging_metadata
+from tremplin_shared.messaging.tables import erasure_tombstones, inbox, messaging_metadata, tombstone_metadata
 
 
 def record(event, offset: int, partition: int = 0) -> ConsumerRecord:
@@ -46,6 +46,7 @@ async def sessionmaker(request, tmp_path, postgres):
     engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(messaging_metadata.create_all)
+        await conn.run_sync(tombstone_metadata.create_all)
     yield make_sessionmaker(engine)
     await engine.dispose()
 
@@ -99,3 +100,26 @@ async def test_a_fetch_of_several_partitions_is_one_transaction_then_one_offset_
     await consumer.process_batches(batches)
     assert calls == [[str(a), str(b), str(c)]]  # one statement for both partitions' events
     assert commits == [{first: 12, second: 8}]  # after the database commit, every partition's next offset
+
+
+async def test_a_consumer_of_erasures_skips_later_events_about_an_erased_participant(sessionmaker):
+    calls: list[tuple[str, str]] = []
+
+    async def on_registered(session, items):
+        calls.extend(("registered", str(d.participant_id)) for _, d in items)
+
+    async def on_erased(session, event, data):
+        calls.append(("erased", str(data.participant_id)))
+
+    handlers = {ParticipantRegisteredV1.ce_type: BatchHandler(on_registered), ParticipantErasedV1.ce_type: on_erased}
+    consumer = EventConsumer("c", ["participants.events"], handlers, sessionmaker, "127.0.0.1:1",
+                             erasure_tombstones=True)  # fmt: skip
+    a, b = uuid.uuid4(), uuid.uuid4()
+    old_a, gone_a = registered(a), erased(a)  # old_a: dead-lettered before the erasure, never applied
+    await consumer._apply([record(gone_a[0], 0), record(registered(b)[0], 1)])
+    await consumer._apply([record(old_a[0], 2), record(registered(a)[0], 3)])  # a DLQ replay, a late one
+    assert calls == [("erased", str(a)), ("registered", str(b))]
+    async with sessionmaker() as session:
+        tombstones = (await session.execute(select(erasure_tombstones.c.participant_id))).scalars().all()
+        assert tombstones == [a]
+        assert (await session.execute(select(func.count()).select_from(inbox))).scalar_one() == 4  # seen, skipped

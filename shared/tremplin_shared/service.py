@@ -44,6 +44,9 @@ class ServiceSpec:
     consumes: list[str] = field(default_factory=list)  # topics it reads
     handlers: dict[str, Handler] = field(default_factory=dict)  # ce_type -> handler
     description: str = ""
+    # Holds data about participants: keeps erasure tombstones (a migration creates the table) and skips
+    # every event about an erased participant (messaging/erasure.py).
+    erasure_tombstones: bool = False
     # Long-running tasks of the service (scheduled jobs), each `async def task(app)`, started with the
     # relay and the consumer when background workers run, cancelled at shutdown.
     background: list[Callable[[FastAPI], Awaitable[None]]] = field(default_factory=list)
@@ -118,6 +121,7 @@ class Workers:
                 s.consumer_retry_backoff_seconds,
                 s.kafka_partitions,
                 group_options=s.consumer_group_options(),
+                erasure_tombstones=spec.erasure_tombstones,
             )
             if spec.consumes
             else None

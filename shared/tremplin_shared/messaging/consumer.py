@@ -4,7 +4,8 @@ For each fetch (up to `max_records` records, of one or more partitions, each in 
 every event in ONE database transaction (inbox rows + handlers), commit it, and only then commit
 the Kafka offsets. If the batch fails, its events are retried one by one so a poison message is
 isolated: after `max_attempts` failures it goes to `<topic>.dlq` (error and attempt count in
-headers) and the partition moves on.
+headers) and the partition moves on. With `erasure_tombstones`, an erasure leaves a tombstone and
+every later event about the erased participant is skipped (erasure.py).
 """
 
 import asyncio
@@ -25,6 +26,7 @@ from ..db import bulk_insert, is_postgresql
 from ..events.contracts import EventData, contract_for
 from ..events.envelope import CloudEvent, MalformedEvent
 from ..log import request_id_var
+from .erasure import drop_erased
 from .kafka import dlq_topic, ensure_topics, make_producer
 from .tables import inbox
 
@@ -95,11 +97,17 @@ def _inbox_insert_sqlite():
 
 
 async def apply_in_order(
-    session: AsyncSession, handlers: dict[str, "Handler | BatchHandler"], items: list[tuple[CloudEvent, EventData]]
+    session: AsyncSession,
+    handlers: dict[str, "Handler | BatchHandler"],
+    items: list[tuple[CloudEvent, EventData]],
+    erasure_tombstones: bool = False,
 ) -> None:
     """Apply decoded events with their handlers, in the session's transaction: one by one in order, or
     — when a batch handler is among them — in rounds (see BatchHandler), each type of a round at once.
-    Used by the consumer and by projection rebuilds."""
+    Used by the consumer and by projection rebuilds. With `erasure_tombstones` (the service's database
+    has the table), erasures leave tombstones and events about an erased participant are skipped."""
+    if erasure_tombstones:
+        items = await drop_erased(session, items)
     if not any(isinstance(handlers.get(event.type), BatchHandler) for event, _ in items):
         for event, data in items:
             await _run_handler(session, handlers[event.type], event, data)
@@ -155,6 +163,7 @@ class EventConsumer:
         max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[list[ConsumerRecord]], Awaitable[None]] | None = None,
         group_options: dict | None = None,
+        erasure_tombstones: bool = False,
     ) -> None:
         self.name = name  # the consumer group and the inbox's consumer name
         self.topics = topics
@@ -168,6 +177,7 @@ class EventConsumer:
         self.after_db_commit = after_db_commit  # a seam for tests that kill the consumer right there
         # Group timing (session, heartbeat, rebalance timeouts): how fast a dead member is replaced.
         self.group_options = group_options or {}
+        self.erasure_tombstones = erasure_tombstones  # see erasure.py
         self.processing = asyncio.Lock()
         self.applied_total = 0
         self.dead_lettered_total = 0
@@ -246,7 +256,7 @@ class EventConsumer:
                     if event.id in fresh:
                         fresh.discard(event.id)  # the same event twice in one batch applies once
                         todo.append((event, data))
-                await apply_in_order(session, self.handlers, todo)
+                await apply_in_order(session, self.handlers, todo, self.erasure_tombstones)
             if self.after_db_commit is not None:
                 await self.after_db_commit(records)
         self.applied_total += len(records)

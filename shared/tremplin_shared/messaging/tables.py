@@ -52,3 +52,26 @@ def create_messaging_tables() -> None:
     op.create_table("inbox", *_inbox_columns())
     pending = sa.column("published_at").is_(None)
     op.create_index("ix_outbox_pending", "outbox", ["seq"], postgresql_where=pending, sqlite_where=pending)
+
+
+# Erasure tombstones (see messaging/erasure.py): in the database of every service that handles
+# participant.erased. A metadata of their own, so a service without them (participants) is not concerned.
+tombstone_metadata = sa.MetaData()
+
+
+def _tombstone_columns() -> list[sa.Column]:
+    return [
+        sa.Column("tenant", sa.String(100), primary_key=True),
+        sa.Column("participant_id", sa.Uuid, primary_key=True),
+        sa.Column("erased_at", UtcDateTime, nullable=False),
+    ]
+
+
+erasure_tombstones = sa.Table("erasure_tombstones", tombstone_metadata, *_tombstone_columns())
+
+
+def create_erasure_tombstones_table() -> None:
+    """For the Alembic migration of a service that handles participant.erased."""
+    from alembic import op
+
+    op.create_table("erasure_tombstones", *_tombstone_columns())
