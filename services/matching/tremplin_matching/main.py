@@ -22,6 +22,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         produces=[MATCHING_TOPIC],
         consumes=[PARTICIPANTS_TOPIC, INBOUND_FRANCE_TRAVAIL_TOPIC],
         handlers={**HANDLERS, **FRANCE_TRAVAIL_HANDLERS},
+        erasure_tombstones=True,
     )
 
 

@@ -6,7 +6,10 @@ is read by assignment (no consumer group, so the running service's offsets are u
 end offsets seen at the start; the candidates (of one tenant, or all) are deleted and every event is
 applied again with the service's own handlers, in order per participant, in ONE transaction: a
 failed rebuild leaves the projection as it was. The inbox is left alone: the live consumer applies
-later events as usual, and an event it applies again only writes the same state.
+later events as usual, and an event it applies again only writes the same state. So are the erasure
+tombstones (tremplin_shared/messaging/erasure.py): an erased person stays out even when the topic
+holds an event about them after their erasure (a dead letter replayed later) or no longer holds the
+erasure itself.
 
 The ranking index of a running matching process is loaded from the database at start: restart the
 service after a rebuild (or run the rebuild while it is stopped).
@@ -119,6 +122,6 @@ async def rebuild_candidates(
         stmt = delete(candidates) if tenant is None else delete(candidates).where(candidates.c.tenant == tenant)
         report.deleted = (await session.execute(stmt)).rowcount
         for start in range(0, len(items), CHUNK):
-            await apply_in_order(session, HANDLERS, items[start : start + CHUNK])
+            await apply_in_order(session, HANDLERS, items[start : start + CHUNK], erasure_tombstones=True)
         report.applied = len(items)
     return report

@@ -1,7 +1,7 @@
 import sqlalchemy as sa
 
 from tremplin_shared.db import UtcDateTime
-from tremplin_shared.messaging.tables import messaging_metadata
+from tremplin_shared.messaging.tables import messaging_metadata, tombstone_metadata
 
 metadata = sa.MetaData()
 
@@ -115,4 +115,4 @@ application_transitions = sa.Table(
     sa.Index("ix_application_transitions_tenant_to_at", "tenant", "to_state", "at"),
 )
 
-target_metadata = [metadata, messaging_metadata]
+target_metadata = [metadata, messaging_metadata, tombstone_metadata]
