@@ -1,7 +1,7 @@
 import sqlalchemy as sa
 
 from tremplin_shared.db import UtcDateTime
-from tremplin_shared.messaging.tables import messaging_metadata
+from tremplin_shared.messaging.tables import messaging_metadata, tombstone_metadata
 
 metadata = sa.MetaData()
 
@@ -159,4 +159,4 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
-target_metadata = [metadata, messaging_metadata]
+target_metadata = [metadata, messaging_metadata, tombstone_metadata]
