@@ -19,6 +19,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         produces=[FUNDING_TOPIC],
         consumes=[PARTICIPANTS_TOPIC, MATCHING_TOPIC],
         handlers={**HANDLERS, **FUNDING_HANDLERS},
+        erasure_tombstones=True,
     )
 
 

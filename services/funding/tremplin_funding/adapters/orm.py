@@ -1,7 +1,7 @@
 import sqlalchemy as sa
 
 from tremplin_shared.db import UtcDateTime
-from tremplin_shared.messaging.tables import messaging_metadata
+from tremplin_shared.messaging.tables import messaging_metadata, tombstone_metadata
 
 metadata = sa.MetaData()
 
@@ -305,4 +305,4 @@ offsets = sa.Table(
     sa.Index("ix_disbursement_offsets_batch", "batch_id"),
 )
 
-target_metadata = [metadata, messaging_metadata]
+target_metadata = [metadata, messaging_metadata, tombstone_metadata]
