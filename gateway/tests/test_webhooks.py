@@ -13,10 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from tremplin_gateway.adapters.orm import webhook_subscriptions
+from tremplin_gateway.adapters.orm import webhook_deliveries, webhook_subscriptions
 from tremplin_gateway.domain.webhooks import RetryPolicy, verify
-from tremplin_gateway.webhooks import fan_out
-from tremplin_shared.events import CloudEvent, ParticipantRegisteredV1, new_event
+from tremplin_gateway.webhooks import fan_out, webhook_consumer
+from tremplin_shared.events import CloudEvent, ParticipantErasedV1, ParticipantRegisteredV1, new_event
+from tremplin_shared.events.contracts import contract_for
+from tremplin_shared.messaging.consumer import apply_in_order
 from tremplin_shared.messaging.kafka import make_producer
 
 from .conftest import closed_url
@@ -272,3 +274,26 @@ async def test_events_of_a_service_topic_reach_the_subscriber_through_the_broker
 
 async def _received(receiver: Receiver, count: int) -> bool:
     return len(receiver.received) >= count
+
+
+async def test_an_event_replayed_after_the_participant_s_erasure_is_not_sent_again(gateway):
+    _, admin = await gateway.key(roles=("admin",))
+    await subscribe(gateway, admin, "https://receiver.example/hooks", (REGISTERED, ParticipantErasedV1.ce_type))
+    consumer = webhook_consumer(gateway.app.state.settings, gateway.app.state.sessionmaker)
+    old = registered("loir-et-cher")
+    erased = new_event(
+        ParticipantErasedV1(participant_id=old.data["participant_id"], erased_at=datetime.now(UTC)),
+        tenant="loir-et-cher", source="/tremplin/participants",
+    )  # fmt: skip
+
+    async def consume(*events: CloudEvent) -> None:  # as the consumer applies a fetch
+        items = [(e, contract_for(e.type).model_validate(e.data)) for e in events]
+        async with gateway.app.state.sessionmaker() as session, session.begin():
+            await apply_in_order(session, consumer.handlers, items, consumer.erasure_tombstones)
+
+    # `old` was dead-lettered before the erasure, and `tremplin dlq replay` puts it back after.
+    await consume(erased)
+    await consume(old)
+    async with gateway.app.state.sessionmaker() as session:
+        sent = (await session.execute(select(webhook_deliveries.c.event_type))).scalars().all()
+    assert sent == [ParticipantErasedV1.ce_type]

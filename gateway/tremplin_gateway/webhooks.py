@@ -95,6 +95,8 @@ def webhook_consumer(settings: Settings, sessionmaker: Sessionmaker) -> EventCon
         settings.consumer_retry_backoff_seconds,
         settings.kafka_partitions,
         group_options=settings.consumer_group_options(),
+        # An older event about an erased participant (a DLQ replay) is not sent to subscribers again.
+        erasure_tombstones=True,
     )
 
 
