@@ -1,13 +1,11 @@
 """The outbox's guarantees, on the real broker and PostgreSQL: atomic writes, broker outages."""
 
 import asyncio
-import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka.partitioner import murmur2
 from sqlalchemy import func, select
@@ -15,10 +13,8 @@ from sqlalchemy import func, select
 import tremplin_participants
 from tremplin_participants.adapters.orm import participants
 from tremplin_participants.config import Settings
-from tremplin_participants.main import create_app
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.events import ParticipantProfileChangedV1, ParticipantRegisteredV1
-from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.messaging import outbox as outbox_module
 from tremplin_shared.messaging import relay as relay_module
 from tremplin_shared.messaging.kafka import make_producer
@@ -26,6 +22,7 @@ from tremplin_shared.messaging.tables import outbox
 from tremplin_shared.migrations import upgrade_to_head
 
 from .kafka_helpers import read_matching, read_topic
+from .services import participants_service
 
 PARTICIPANTS_MIGRATIONS = Path(tremplin_participants.__file__).parent / "migrations"
 TOPIC = ParticipantRegisteredV1.topic
@@ -46,16 +43,6 @@ def body(i: int = 0) -> dict:
     }
 
 
-@contextlib.asynccontextmanager
-async def participants_service(settings: Settings):
-    app = create_app(settings)
-    headers = {IDENTITY_HEADER: sign_identity(Identity("loir-et-cher", "test", ("admin",)), settings.identity_secret)}
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://participants", headers=headers) as client:
-            yield app, client
-
-
 async def count(app, table, *where) -> int:
     async with app.state.sessionmaker() as session:
         return (await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
@@ -71,7 +58,7 @@ async def test_a_request_failing_after_the_row_is_written_leaves_no_row_and_no_e
         await real_add_event(*args, **kwargs)  # the participant row and the event row are both written…
         raise RuntimeError("the disk is full")  # …and then the request fails before the commit
 
-    async with participants_service(settings) as (app, client):
+    async with participants_service(settings, "loir-et-cher", ("admin",)) as (app, client):
         monkeypatch.setattr(outbox_module, "add_event", add_event_then_fail)
         failed = await client.post("/api/v1/participants", json=body(1))
         monkeypatch.setattr(outbox_module, "add_event", real_add_event)
@@ -107,7 +94,7 @@ async def test_writes_succeed_while_the_broker_is_down_and_every_event_arrives_a
     settings = Settings(
         database_url=await postgres.create("participants"), kafka_bootstrap_servers=own_broker.bootstrap
     )
-    async with participants_service(settings) as (app, client):
+    async with participants_service(settings, "loir-et-cher", ("admin",)) as (app, client):
         first = await client.post("/api/v1/participants", json=body(0))
         assert first.status_code == 201
         assert await wait_for(lambda: _published_all(app))

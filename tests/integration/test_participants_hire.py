@@ -3,7 +3,6 @@
 PostgreSQL."""
 
 import asyncio
-import contextlib
 import json
 import uuid
 from datetime import date, timedelta
@@ -15,12 +14,11 @@ from tremplin_participants import jobs
 from tremplin_participants.adapters.orm import hires, parcours_transitions
 from tremplin_participants.config import Settings
 from tremplin_participants.domain.flags import today
-from tremplin_participants.main import create_app
 from tremplin_shared.events import PlacementHiredV1
-from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.messaging.tables import outbox
 
 from .kafka_helpers import as_record, event_of, publish
+from .services import participants_service
 
 TENANT = "loir-et-cher"
 BASE = today() - timedelta(days=300)
@@ -32,16 +30,6 @@ FAST_GROUP = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_interval_
 
 def day(n: int) -> str:
     return (BASE + timedelta(days=n)).isoformat()
-
-
-@contextlib.asynccontextmanager
-async def participants_service(settings: Settings):
-    app = create_app(settings)
-    headers = {IDENTITY_HEADER: sign_identity(Identity(TENANT, "referente", ("referent",)), settings.identity_secret)}
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://participants", headers=headers) as client:
-            yield app, client
 
 
 async def parcours_in(client: httpx.AsyncClient, programme: str, *states: str) -> tuple[str, str]:
@@ -84,7 +72,7 @@ async def test_a_hire_on_the_broker_moves_the_parcours_to_employed_once(broker, 
         durable_exit_interval_seconds=3600,
         **FAST_GROUP,
     )
-    async with participants_service(settings) as (app, client):
+    async with participants_service(settings, TENANT) as (app, client):
         pid, parcours_id = await parcours_in(client, "plie", "welcomed", "diagnosed", "supported")
         waiting_pid, waiting_id = await parcours_in(client, "rsa")  # stays `oriented`
         consumer = app.state.consumer
@@ -146,7 +134,7 @@ async def _equals(awaitable, expected) -> bool:
 
 async def test_the_183_day_job_on_postgresql(postgres):
     settings = Settings(database_url=await postgres.create("participants_job"), run_background_workers=False)
-    async with participants_service(settings) as (app, client):
+    async with participants_service(settings, TENANT) as (app, client):
         _, parcours_id = await parcours_in(client, "plie", "welcomed", "diagnosed", "supported", "employed")
         employed_on = BASE + timedelta(days=4)
         sessionmaker = app.state.sessionmaker

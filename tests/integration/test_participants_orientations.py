@@ -4,38 +4,24 @@ orientation of that tenant, once; the offer events of the same topic are matchin
 dead-lettered."""
 
 import asyncio
-import contextlib
 import uuid
 from datetime import date
 
-import httpx
-
 from tremplin_participants.config import Settings
-from tremplin_participants.main import create_app
 from tremplin_shared.events.contracts import FranceTravailJobSeekerRegisteredV1, FranceTravailOffreClosedV1
-from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 
 from .kafka_helpers import as_record, event_of, publish, read_topic
+from .services import participants_service
 from .test_participants_hire import FAST_GROUP
 
 TOPIC = "inbound.france-travail"
 TENANT = f"orient-{uuid.uuid4().hex[:8]}"  # its own: the broker is shared by the suite
 
 
-@contextlib.asynccontextmanager
-async def participants_service(settings: Settings):
-    app = create_app(settings)
-    headers = {IDENTITY_HEADER: sign_identity(Identity(TENANT, "referente", ("referent",)), settings.identity_secret)}
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://participants", headers=headers) as client:
-            yield app, client
-
-
 async def test_a_registration_on_the_topic_becomes_a_pending_orientation_once(broker, postgres, wait_for):
     settings = Settings(database_url=await postgres.create("participants_orient"),
                         kafka_bootstrap_servers=broker.bootstrap, **FAST_GROUP)  # fmt: skip
-    async with participants_service(settings) as (app, client):
+    async with participants_service(settings, TENANT) as (app, client):
         consumer = app.state.consumer
         assert TOPIC in consumer.topics
         data = FranceTravailJobSeekerRegisteredV1(identifiant="FT-INT-1", dateInscription=date(2026, 2, 2),
