@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from tests.consumed import consume, event
 from tremplin_funding.adapters.projection import is_known
 from tremplin_funding.config import Settings
 from tremplin_funding.main import build_spec, create_app
-from tremplin_shared.events import ParticipantErasedV1, ParticipantRegisteredV1, new_event
-from tremplin_shared.messaging.consumer import apply_in_order
+from tremplin_shared.events import ParticipantErasedV1, ParticipantRegisteredV1
 from tremplin_shared.messaging.tables import erasure_tombstones
 
 SPEC = build_spec(Settings())  # the consumer's handlers, as main.py wires them
@@ -25,26 +25,16 @@ async def funding(request, tmp_path, postgres):
         yield app
 
 
-async def apply(app, events: list) -> None:
-    """As the consumer does: one fetch = one transaction, through `apply_in_order`."""
-    async with app.state.sessionmaker() as session, session.begin():
-        await apply_in_order(session, SPEC.handlers, events, SPEC.erasure_tombstones)
-
-
-def event(tenant: str, data):
-    return new_event(data, tenant=tenant, source="/t"), data
-
-
 async def test_a_registration_replayed_after_an_erasure_brings_nothing_back(funding):
     pid = uuid.uuid4()
     registered = ParticipantRegisteredV1(participant_id=pid, registered_at=datetime.now(UTC), latitude=47.5,
                                          longitude=1.3)  # fmt: skip
     old = {tenant: event(tenant, registered) for tenant in ("loir-et-cher", "indre")}
-    await apply(funding, list(old.values()))
+    await consume(funding, SPEC, list(old.values()))
     erased_at = datetime.now(UTC)
-    await apply(funding, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))])
-    await apply(funding, [old["loir-et-cher"]])  # a DLQ replay
-    await apply(funding, [event("loir-et-cher", registered)])  # the same data under a new event id
+    await consume(funding, SPEC, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))])
+    await consume(funding, SPEC, [old["loir-et-cher"]])  # a DLQ replay
+    await consume(funding, SPEC, [event("loir-et-cher", registered)])  # the same data under a new event id
     async with funding.state.sessionmaker() as session:
         assert not await is_known(session, "loir-et-cher", pid)
         assert await is_known(session, "indre", pid)  # another territory's person

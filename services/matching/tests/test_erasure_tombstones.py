@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from tests.consumed import consume, event
 from tremplin_matching.adapters.projection import get_candidate
 from tremplin_matching.config import Settings
 from tremplin_matching.main import build_spec, create_app
-from tremplin_shared.events import ParticipantErasedV1, new_event
-from tremplin_shared.messaging.consumer import apply_in_order
+from tremplin_shared.events import ParticipantErasedV1
 from tremplin_shared.messaging.tables import erasure_tombstones
 
 from .test_candidate_profile import profile, registered
@@ -27,24 +27,14 @@ async def matching(request, tmp_path, postgres):
         yield app
 
 
-async def apply(app, events: list) -> None:
-    """As the consumer does: one fetch = one transaction, through `apply_in_order`."""
-    async with app.state.sessionmaker() as session, session.begin():
-        await apply_in_order(session, SPEC.handlers, events, SPEC.erasure_tombstones)
-
-
-def event(tenant: str, data):
-    return new_event(data, tenant=tenant, source="/t"), data
-
-
 async def test_events_replayed_after_an_erasure_bring_nothing_back(matching):
     pid = uuid.uuid4()
     old_registration, old_profile = event("loir-et-cher", registered(pid)), event("loir-et-cher", profile(pid))
-    await apply(matching, [old_registration, event("indre", registered(pid))])
+    await consume(matching, SPEC, [old_registration, event("indre", registered(pid))])
     erased_at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    await apply(matching, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))])
-    await apply(matching, [old_registration])  # a DLQ replay: a fresh inbox row for another consumer run
-    await apply(matching, [old_profile, event("loir-et-cher", registered(pid))])
+    await consume(matching, SPEC, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))])
+    await consume(matching, SPEC, [old_registration])  # a DLQ replay: a fresh inbox row for another consumer run
+    await consume(matching, SPEC, [old_profile, event("loir-et-cher", registered(pid))])
     async with matching.state.sessionmaker() as session:
         assert await get_candidate(session, "loir-et-cher", pid) is None
         assert await get_candidate(session, "indre", pid) is not None  # another territory's person
@@ -55,8 +45,8 @@ async def test_events_replayed_after_an_erasure_bring_nothing_back(matching):
 async def test_within_one_batch_events_after_the_erasure_are_skipped(matching):
     pid = uuid.uuid4()
     erased = ParticipantErasedV1(participant_id=pid, erased_at=datetime.now(UTC))
-    await apply(matching, [event("indre", e) for e in (registered(pid), erased, profile(pid), registered(pid))])
-    await apply(matching, [event("indre", erased)])  # an erasure twice: still one tombstone
+    await consume(matching, SPEC, [event("indre", e) for e in (registered(pid), erased, profile(pid), registered(pid))])
+    await consume(matching, SPEC, [event("indre", erased)])  # an erasure twice: still one tombstone
     async with matching.state.sessionmaker() as session:
         assert await get_candidate(session, "indre", pid) is None
         assert len((await session.execute(select(erasure_tombstones))).all()) == 1
