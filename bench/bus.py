@@ -396,7 +396,6 @@ async def write_api(sessionmaker, relay, items: list[dict], tx_size: int, writer
                         )
             finally:
                 request_id_var.reset(token)
-            relay.wake()  # what the route does after the commit
 
     await asyncio.gather(*(writer() for _ in range(writers)))
 
@@ -415,7 +414,6 @@ async def write_import(sessionmaker, relay, items: list[dict], tx_size: int, wri
             async with sessionmaker() as session, session.begin():
                 participants = [Participant(tenant=tenant, **fields) for fields in chunk]
                 await importer.write_participants(session, participants)
-            relay.wake()
 
     await asyncio.gather(*(writer() for _ in range(writers)))
 

@@ -94,12 +94,6 @@ def require_roles(*roles: str) -> Callable[[Identity], Identity]:
 DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 
-def wake_relay(request: Request) -> None:
-    relay: OutboxRelay | None = getattr(request.app.state, "relay", None)
-    if relay is not None:
-        relay.wake()
-
-
 class Workers:
     """The background tasks of one service process: the relay, the consumer, the spec's `background`."""
 
@@ -108,7 +102,7 @@ class Workers:
         s = spec.settings
         self.relay = OutboxRelay(
             spec.name, sessionmaker, s.kafka_bootstrap_servers, spec.produces, s.kafka_partitions,
-            s.outbox_batch_size, s.outbox_poll_interval_seconds,
+            s.outbox_batch_size, s.outbox_poll_interval_seconds, idle_poll_max=s.outbox_idle_poll_max_seconds,
         )  # fmt: skip
         self.consumer = (
             EventConsumer(

@@ -22,6 +22,8 @@ class ComponentSettings(BaseSettings):
     consumer_heartbeat_interval_ms: int = 1_000
     consumer_rebalance_timeout_ms: int = 10_000
     outbox_poll_interval_seconds: float = 0.05
+    # An empty outbox is polled less and less often, down to once per this (commits here wake the relay).
+    outbox_idle_poll_max_seconds: float = 1.0
     outbox_batch_size: int = 1000
     log_level: str = "INFO"
     # False for tests and tools that drive the relay/consumers themselves.

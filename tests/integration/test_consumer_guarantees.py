@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 import tremplin_matching
 from tremplin_matching.adapters.orm import candidates
-from tremplin_matching.adapters.projection import on_participant_registered
+from tremplin_matching.adapters.projection import on_participant_upserts
 from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.events import ParticipantRegisteredV1
 from tremplin_shared.messaging.consumer import EventConsumer
@@ -60,7 +60,7 @@ class Recorder:
     async def __call__(self, session, event, data) -> None:
         if data.participant_id in self.fail_for:
             raise RuntimeError(f"cannot project {data.participant_id}")
-        await on_participant_registered(session, event, data)
+        await on_participant_upserts(session, event, data)
         self.applied.append(event.id)
 
 

@@ -17,7 +17,7 @@ import httpx
 import sqlalchemy as sa
 
 from tremplin_matching.adapters.orm import offers
-from tremplin_matching.adapters.projection import on_participant_registered
+from tremplin_matching.adapters.projection import on_participant_upserts
 from tremplin_matching.config import Settings as MatchingSettings
 from tremplin_matching.main import create_app as create_matching
 from tremplin_participants.config import Settings as ParticipantsSettings
@@ -206,7 +206,7 @@ async def test_concurrent_hires_and_applications_on_postgresql(postgres):
             data = ParticipantRegisteredV1(participant_id=uuid.uuid4(), registered_at="2026-01-05T00:00:00Z",
                                            latitude=47.59, longitude=1.33)  # fmt: skip
             async with app.state.sessionmaker() as session, session.begin():
-                await on_participant_registered(session, new_event(data, tenant=TENANT, source="/t"), data)
+                await on_participant_upserts(session, new_event(data, tenant=TENANT, source="/t"), data)
             pids.append(str(data.participant_id))
         offer = (
             await matching.post("/api/v1/offers", json={

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tremplin_shared.events.contracts import INBOUND_FRANCE_TRAVAIL_TOPIC
 from tremplin_shared.log import current_request_id
-from tremplin_shared.messaging.outbox import outbox_row
+from tremplin_shared.messaging.outbox import mark_staged, outbox_row
 from tremplin_shared.messaging.tables import outbox
 from tremplin_shared.problems import Unprocessable, problem_response
 
@@ -56,10 +56,8 @@ async def intake(request: Request, caller: Caller) -> JSONResponse:
                 dialect.insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]).returning(outbox.c.event_id)
             )
             fresh = set((await session.execute(stmt, list(rows.values()))).scalars())
+            mark_staged(session)  # the commit wakes the relay
             await session.commit()
-        relay = getattr(request.app.state, "relay", None)
-        if relay is not None and fresh:
-            relay.wake()
 
     results = []
     for c in checked:

@@ -481,19 +481,17 @@ async def test_a_run_failing_at_its_last_write_leaves_nothing(funding, monkeypat
     """Fault injection: the run dies while writing its outbox rows (its last write). The disbursements,
     lines, parts and ledger rows written before it in the transaction are gone too."""
     from tremplin_funding import service_layer
-    from tremplin_funding.adapters import repository
     from tremplin_funding.api.schemas import RunIn
     from tremplin_shared.identity import Identity
+    from tremplin_shared.messaging import outbox as outbox_module
 
     await setup_convention(funding)
-    real_insert = repository.insert
+    real_add_rows = outbox_module.add_rows
 
-    async def failing_insert(session, table, rows):
-        if table.name == "outbox":
-            raise RuntimeError("the disk is full")
-        await real_insert(session, table, rows)
+    async def failing_add_rows(session, rows):
+        raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(repository, "insert", failing_insert)
+    monkeypatch.setattr(outbox_module, "add_rows", failing_add_rows)
     async with funding.app.state.sessionmaker() as session:
         with pytest.raises(RuntimeError):
             await service_layer.run_period(session, Identity(TENANT, "manager-1", ("fund_manager",)),
@@ -501,7 +499,7 @@ async def test_a_run_failing_at_its_last_write_leaves_nothing(funding, monkeypat
     async with funding.app.state.sessionmaker() as session:
         for table in (disbursements, ledger, outbox):
             assert (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one() == 0
-    monkeypatch.setattr(repository, "insert", real_insert)
+    monkeypatch.setattr(outbox_module, "add_rows", real_add_rows)
     assert len((await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]) == 1
 
 

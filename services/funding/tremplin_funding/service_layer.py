@@ -30,7 +30,6 @@ from tremplin_shared.events.funding import (
 )
 from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
-from tremplin_shared.messaging.tables import outbox as outbox_table
 from tremplin_shared.problems import Conflict, Forbidden, NotFound, Unprocessable
 
 from .adapters import repository as repo
@@ -536,7 +535,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
             await repo.insert(session, disbursement_lines, rows["lines"])
             await repo.insert(session, disbursement_transitions, rows["transitions"])
             await repo.insert(session, ledger, rows["ledger"])
-            await repo.insert(session, outbox_table, rows["outbox"])  # the events, in the same transaction
+            await outbox.add_rows(session, rows["outbox"])  # the events, in the same transaction
     except IntegrityError:
         raise Conflict(f"another run of {period} is being written; run it again to see what is left") from None
     # The answer is built from the rows just committed (reading them back would cost as much as the run).

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tremplin_matching.adapters.orm import application_transitions, applications, offers
-from tremplin_matching.adapters.projection import on_participant_registered
+from tremplin_matching.adapters.projection import on_participant_upserts
 from tremplin_matching.config import Settings
 from tremplin_matching.main import create_app
 from tremplin_shared.events import ParticipantRegisteredV1, PlacementHiredV1, new_event
@@ -41,7 +41,7 @@ async def candidate(app, tenant: str = "t") -> str:
     data = ParticipantRegisteredV1(participant_id=uuid.uuid4(), registered_at=datetime(2026, 1, 5, tzinfo=UTC),
                                    latitude=47.59, longitude=1.33, skills=["K2204"])  # fmt: skip
     async with app.state.sessionmaker() as session, session.begin():
-        await on_participant_registered(session, new_event(data, tenant=tenant, source="/t"), data)
+        await on_participant_upserts(session, new_event(data, tenant=tenant, source="/t"), data)
     return str(data.participant_id)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tremplin_matching.adapters.projection import on_participant_registered
+from tremplin_matching.adapters.projection import on_participant_upserts
 from tremplin_matching.config import Settings
 from tremplin_matching.main import create_app
 from tremplin_shared.events import ParticipantRegisteredV1, new_event
@@ -36,7 +36,7 @@ async def project(app, tenant: str, **fields) -> ParticipantRegisteredV1:
         skills=fields.get("skills", ["K2204"]),
     )
     async with app.state.sessionmaker() as session, session.begin():
-        await on_participant_registered(session, new_event(data, tenant=tenant, source="/t"), data)
+        await on_participant_upserts(session, new_event(data, tenant=tenant, source="/t"), data)
     return data
 
 

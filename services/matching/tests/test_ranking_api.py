@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tremplin_matching.adapters.projection import on_participant_profile_changed
+from tremplin_matching.adapters.projection import on_participant_upserts
 from tremplin_matching.config import Settings
 from tremplin_matching.main import create_app
 from tremplin_shared.events import ParticipantFlags, ParticipantProfileChangedV1, new_event
@@ -48,7 +48,7 @@ async def candidate(app, tenant: str, lat: float, lon: float, **fields) -> uuid.
         **fields,
     )
     async with app.state.sessionmaker() as session, session.begin():
-        await on_participant_profile_changed(session, new_event(data, tenant=tenant, source="/t"), data)
+        await on_participant_upserts(session, new_event(data, tenant=tenant, source="/t"), data)
     return data.participant_id
 
 

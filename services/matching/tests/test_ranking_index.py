@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from tremplin_matching.adapters import offers_repository
 from tremplin_matching.adapters.projection import (
     on_participant_erased,
-    on_participant_profile_changed,
-    on_participant_registered,
+    on_participant_upserts,
 )
 from tremplin_matching.adapters.spatial_index import SpatialIndex, cell_of, cells_within
 from tremplin_matching.config import Settings
@@ -235,22 +234,22 @@ async def test_a_profile_change_moves_the_candidate_in_the_index(app):
         participant_id=pid, registered_at=datetime(2026, 11, 2, 9, tzinfo=UTC), latitude=47.5861, longitude=1.3359,
         skills=["K2204"],
     )  # fmt: skip
-    await apply(app, "t", on_participant_registered, registered)
+    await apply(app, "t", on_participant_upserts, registered)
     assert not index.contains_candidate("t", pid)  # registered only: not active, no consent yet
-    await apply(app, "t", on_participant_profile_changed, profile(pid, 47.5861, 1.3359))
+    await apply(app, "t", on_participant_upserts, profile(pid, 47.5861, 1.3359))
     assert [m.participant_id for m in index.candidates_for("t", OFFER_AT_BLOIS, 10)] == [pid]
-    await apply(app, "t", on_participant_profile_changed, profile(pid, 43.2965, 5.3698))  # moves to Marseille
+    await apply(app, "t", on_participant_upserts, profile(pid, 43.2965, 5.3698))  # moves to Marseille
     assert index.candidates_for("t", OFFER_AT_BLOIS, 10) == []
     marseille = OfferProfile(uid(501), 43.30, 5.37, "K2204", 35.0)
     assert [m.participant_id for m in index.candidates_for("t", marseille, 10)] == [pid]
-    await apply(app, "t", on_participant_profile_changed, profile(pid, 43.2965, 5.3698, consent_matching=False))
+    await apply(app, "t", on_participant_upserts, profile(pid, 43.2965, 5.3698, consent_matching=False))
     assert index.candidates_for("t", marseille, 10) == []
 
 
 async def test_erasure_removes_the_candidate_from_the_ranking(app):
     index: SpatialIndex = app.state.ranking_index
     pid = uuid.uuid4()
-    await apply(app, "t", on_participant_profile_changed, profile(pid, 47.59, 1.34))
+    await apply(app, "t", on_participant_upserts, profile(pid, 47.59, 1.34))
     assert index.contains_candidate("t", pid)
     erased = ParticipantErasedV1(participant_id=pid, erased_at=datetime(2026, 11, 3, tzinfo=UTC))
     await apply(app, "t", on_participant_erased, erased)
@@ -264,10 +263,10 @@ async def test_a_rolled_back_transaction_never_reaches_the_index(app):
     data = profile(pid, 47.59, 1.34)
     with pytest.raises(RuntimeError):
         async with app.state.sessionmaker() as session, session.begin():
-            await on_participant_profile_changed(session, new_event(data, tenant="t", source="/t"), data)
+            await on_participant_upserts(session, new_event(data, tenant="t", source="/t"), data)
             raise RuntimeError("the batch fails after the handler ran")
     assert not index.contains_candidate("t", pid)
-    await apply(app, "t", on_participant_profile_changed, data)  # the retry commits
+    await apply(app, "t", on_participant_upserts, data)  # the retry commits
     assert index.contains_candidate("t", pid)
 
 
@@ -298,7 +297,7 @@ async def test_the_index_is_loaded_from_the_database_at_start(tmp_path):
     first = create_app(settings_)
     pid = uuid.uuid4()
     async with first.router.lifespan_context(first):
-        await apply(first, "t", on_participant_profile_changed, profile(pid, 47.59, 1.34))
+        await apply(first, "t", on_participant_upserts, profile(pid, 47.59, 1.34))
     second = create_app(settings_)
     async with second.router.lifespan_context(second):
         assert second.state.ranking_index.contains_candidate("t", pid)

@@ -585,12 +585,13 @@ async def test_every_parcours_route_hides_another_tenants_data(api):
 async def test_the_background_loop_runs_a_pass_with_its_clock(api):
     from types import SimpleNamespace
 
+    from tremplin_shared.messaging.relay import OutboxRelay
+
     pid = await api.person()
     p = await api.open(pid, "plie")
     await api.walk(p["id"], "welcomed", "diagnosed", "supported", "employed")
-    woken = []
-    relay = SimpleNamespace(wake=lambda: woken.append(True))
-    state = SimpleNamespace(settings=api.settings, sessionmaker=api.app.state.sessionmaker, relay=relay)
+    relay = OutboxRelay("probe", api.app.state.sessionmaker, "127.0.0.1:1", ["t"])  # not running: we look at it
+    state = SimpleNamespace(settings=api.settings, sessionmaker=api.app.state.sessionmaker)
     clock = lambda: BASE + timedelta(days=4 + 183)  # noqa: E731
     task = asyncio.create_task(jobs.durable_exit_loop(SimpleNamespace(state=state), clock=clock))
     try:
@@ -602,4 +603,4 @@ async def test_the_background_loop_runs_a_pass_with_its_clock(api):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert (await api.get(p["id"]))["state"] == "exited"
-    assert woken == [True]  # the relay is woken so the events leave at once
+    assert relay._wake.is_set()  # the pass's commit woke the relay: the events leave at once

@@ -45,10 +45,7 @@ async def durable_exit_loop(app: FastAPI, clock: Callable[[], date] = today_in_f
     interval = app.state.settings.durable_exit_interval_seconds
     while True:
         try:
-            if await exit_durable_employments(app.state.sessionmaker, clock()):
-                relay = getattr(app.state, "relay", None)
-                if relay is not None:
-                    relay.wake()
+            await exit_durable_employments(app.state.sessionmaker, clock())
         except asyncio.CancelledError:
             raise
         except Exception:  # a failed pass is logged; the next one tries again

@@ -37,27 +37,38 @@ Handler = Callable[[AsyncSession, CloudEvent, EventData], Awaitable[None]]
 
 @dataclass(frozen=True)
 class BatchHandler:
-    """Applies many events of one type in one go (one statement for the lot, not one per event).
+    """Applies many events in one go (one statement for the lot, not one per event).
 
     A service whose handlers include one gets its batches in rounds: round n holds the n-th event of
     every aggregate (Kafka key) of the batch, so an aggregate's events still apply in order, while
-    events of different aggregates — which Kafka never orders anyway — are grouped by type.
+    events of different aggregates — which Kafka never orders anyway — are grouped by handler.
+    With `folds`, a round holds instead the n-th *run* of every aggregate: its consecutive events that
+    go to this handler (one handler may serve several types), in order, so the handler can fold an
+    aggregate's run into one write (a registration and its profile: one row written, not two).
     """
 
     apply: Callable[[AsyncSession, list[tuple[CloudEvent, EventData]]], Awaitable[None]]
+    folds: bool = False
 
     async def __call__(self, session: AsyncSession, event: CloudEvent, data: EventData) -> None:
         """One event: a batch of one (so it is a `Handler` too)."""
         await self.apply(session, [(event, data)])
 
 
-def rounds(items: list[tuple[CloudEvent, EventData]]) -> list[list[tuple[CloudEvent, EventData]]]:
-    """Round n = the n-th event of each aggregate, in the batch's order."""
-    seen: dict[str | None, int] = {}
+def rounds(
+    items: list[tuple[CloudEvent, EventData]], handlers: dict[str, "Handler | BatchHandler"] | None = None
+) -> list[list[tuple[CloudEvent, EventData]]]:
+    """Round n = the n-th event of each aggregate, in the batch's order — or its n-th run of events for
+    one folding handler (see BatchHandler.folds)."""
+    slots: dict[str | None, tuple[int, object]] = {}  # aggregate → (its round so far, its last handler)
     out: list[list[tuple[CloudEvent, EventData]]] = []
     for item in items:
-        n = seen.get(item[0].subject, 0)
-        seen[item[0].subject] = n + 1
+        subject = item[0].subject
+        handler = handlers.get(item[0].type) if handlers else None
+        n, previous = slots.get(subject, (-1, None))
+        if not (handler is previous and isinstance(handler, BatchHandler) and handler.folds):
+            n += 1
+        slots[subject] = (n, handler)
         if n == len(out):
             out.append([])
         out[n].append(item)
@@ -103,7 +114,7 @@ async def apply_in_order(
     erasure_tombstones: bool = False,
 ) -> None:
     """Apply decoded events with their handlers, in the session's transaction: one by one in order, or
-    — when a batch handler is among them — in rounds (see BatchHandler), each type of a round at once.
+    — when a batch handler is among them — in rounds (see BatchHandler), each handler of a round at once.
     Used by the consumer and by projection rebuilds. With `erasure_tombstones` (the service's database
     has the table), erasures leave tombstones and events about an erased participant are skipped."""
     if erasure_tombstones:
@@ -112,12 +123,12 @@ async def apply_in_order(
         for event, data in items:
             await _run_handler(session, handlers[event.type], event, data)
         return
-    for round_ in rounds(items):
-        by_type: dict[str, list[tuple[CloudEvent, EventData]]] = {}
+    for round_ in rounds(items, handlers):
+        by_handler: dict[int, tuple[Handler | BatchHandler, list[tuple[CloudEvent, EventData]]]] = {}
         for item in round_:
-            by_type.setdefault(item[0].type, []).append(item)
-        for ce_type, group in by_type.items():
-            handler = handlers[ce_type]
+            handler = handlers[item[0].type]
+            by_handler.setdefault(id(handler), (handler, []))[1].append(item)
+        for handler, group in by_handler.values():
             if isinstance(handler, BatchHandler):
                 await handler.apply(session, group)
             else:

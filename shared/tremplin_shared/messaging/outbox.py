@@ -1,10 +1,16 @@
-"""Write side of the outbox: the event row goes in the same transaction as the state change."""
+"""Write side of the outbox: the event row goes in the same transaction as the state change.
+
+A transaction that staged events wakes its engine's relay when it commits (`wake_on_commit`): the
+events leave at once, whoever wrote them (a route, a consumer, a background job)."""
 
 import json
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
 from ..db import bulk_insert, is_postgresql
 from ..events.contracts import EventData
@@ -33,6 +39,7 @@ async def add_event(session: AsyncSession, data: EventData, *, tenant: str, sour
     event = new_event(data, tenant=tenant, source=source)
     # The row as parameters of a fixed statement: compiled once, not coerced again on every write.
     await session.execute(_INSERT, outbox_row(event, data.topic))
+    mark_staged(session)
     return event
 
 
@@ -45,6 +52,36 @@ async def add_rows(session: AsyncSession, rows: list[dict]) -> None:
         await bulk_insert(outbox, OUTBOX_COLUMNS).execute(session, rows)
     else:
         await session.execute(_INSERT, rows)
+    mark_staged(session)
+
+
+_STAGED = "tremplin_outbox_staged"
+_WAKERS: "weakref.WeakKeyDictionary[Engine, list[weakref.WeakMethod]]" = weakref.WeakKeyDictionary()
+
+
+def wake_on_commit(engine: AsyncEngine, wake: Callable[[], None]) -> None:
+    """Call `wake` (a bound method, held weakly: a relay does not outlive its app for this) after each
+    commit, on this engine, of a transaction that staged events."""
+    _WAKERS.setdefault(engine.sync_engine, []).append(weakref.WeakMethod(wake))
+
+
+def mark_staged(session: AsyncSession) -> None:
+    """This transaction holds events (done by add_event, add_rows; for a writer inserting rows itself)."""
+    session.sync_session.info[_STAGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if session.info.pop(_STAGED, False):
+        for ref in _WAKERS.get(session.get_bind(), ()):
+            if (wake := ref()) is not None:
+                wake()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_after_rollback(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without after_commit: rolled back
+        session.info.pop(_STAGED, None)
 
 
 async def outbox_stats(session: AsyncSession) -> tuple[int, float]:

@@ -3,10 +3,11 @@
 One relay publishes at a time per database (a PostgreSQL advisory lock), so a second instance
 of the service waits instead of reordering. While the broker is down, rows stay pending and the
 relay retries with exponential backoff; after a broker restart it recreates the topics first.
+A commit in this process wakes the relay at once; the poll is for rows committed elsewhere (another
+instance, the CLI), and it slows down while the outbox stays empty, so an idle service costs nothing.
 """
 
 import asyncio
-import contextlib
 import logging
 import zlib
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db import is_postgresql
 from .kafka import ensure_topics, make_producer, recreate_topics, topic_layout_intact
-from .outbox import decode_headers
+from .outbox import decode_headers, wake_on_commit
 from .tables import outbox
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_interval: float = 0.05,
         max_backoff: float = 5.0,
+        idle_poll_max: float = 1.0,
     ) -> None:
         self.name = name
         self.sessionmaker = sessionmaker
@@ -55,15 +57,18 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.idle_poll_max = max(poll_interval, idle_poll_max)
         self.published_total = 0
         self._lock_key = zlib.crc32(f"tremplin-outbox-{name}".encode())
         self._wake = asyncio.Event()
         self._producer = None
         self._admin: AIOKafkaAdminClient | None = None
         self._topics_ready = False
+        if (engine := getattr(sessionmaker, "kw", {}).get("bind")) is not None:
+            wake_on_commit(engine, self.wake)
 
     def wake(self) -> None:
-        """Called after a commit that staged events, so they leave without waiting for the next poll."""
+        """Called after a commit that staged events (outbox.wake_on_commit), so they leave at once."""
         self._wake.set()
 
     async def _ensure_producer(self) -> None:
@@ -190,12 +195,13 @@ class OutboxRelay:
         return results
 
     async def run(self) -> None:
-        backoff = self.poll_interval
+        backoff = idle = self.poll_interval
         while True:
             try:
                 published = await self.publish_pending()
                 backoff = self.poll_interval
                 if published:
+                    idle = self.poll_interval
                     continue
             except asyncio.CancelledError:
                 raise
@@ -206,8 +212,16 @@ class OutboxRelay:
                 backoff = min(self.max_backoff, backoff * 2 if backoff >= 0.1 else 0.1)
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            # Woken: writes are happening here, poll fast again. Nothing came: look less often.
+            idle = self.poll_interval if await self._sleep(idle) else min(self.idle_poll_max, idle * 2)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Until woken (True) or for `seconds` (False)."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
         await self._reset_producer()

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from tremplin_shared.identity import Identity
-from tremplin_shared.service import CurrentIdentity, DbSession, require_roles, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession, require_roles
 
 from .. import reports, service_layer
 from ..adapters.projection import count_known
@@ -89,7 +89,6 @@ async def create_market(
     body: MarketIn,
     identity: CurrentIdentity,
     session: DbSession,
-    request: Request,
     idempotency_key: IdempotencyKey = None,
 ):
     market = await service_layer.idempotent(
@@ -97,7 +96,6 @@ async def create_market(
         lambda stage: service_layer.create_market(session, identity, body, stage),
         lambda market_id: service_layer.get_market(session, identity, market_id),
     )  # fmt: skip
-    wake_relay(request)
     return market_out(market)
 
 
@@ -134,9 +132,8 @@ async def read_lot(lot_id: uuid.UUID, identity: CurrentIdentity, session: DbSess
 
 
 @router.patch("/lots/{lot_id}", response_model=LotOut)
-async def patch_lot(lot_id: uuid.UUID, body: LotPatch, identity: CurrentIdentity, session: DbSession, request: Request):
+async def patch_lot(lot_id: uuid.UUID, body: LotPatch, identity: CurrentIdentity, session: DbSession):
     lot = await service_layer.patch_lot(session, identity, lot_id, body)
-    wake_relay(request)
     return lot_out(lot)
 
 
@@ -164,7 +161,6 @@ async def create_placement(
     body: PlacementIn,
     identity: CurrentIdentity,
     session: DbSession,
-    request: Request,
     idempotency_key: IdempotencyKey = None,
 ):
     placement = await service_layer.idempotent(
@@ -172,7 +168,6 @@ async def create_placement(
         lambda stage: service_layer.create_placement(session, identity, lot_id, body, stage),
         lambda placement_id: service_layer.get_placement(session, identity, placement_id),
     )  # fmt: skip
-    wake_relay(request)
     return placement
 
 
@@ -244,9 +239,8 @@ async def read_hours(hours_id: uuid.UUID, identity: CurrentIdentity, session: Db
 @router.post(
     "/hours/{hours_id}/validate", response_model=HoursOut, description="Facilitators only; 409 unless declared."
 )
-async def validate_hours(hours_id: uuid.UUID, identity: Facilitator, session: DbSession, request: Request):
+async def validate_hours(hours_id: uuid.UUID, identity: Facilitator, session: DbSession):
     entry = await service_layer.decide(session, identity, hours_id, "validated")
-    wake_relay(request)
     return hours_out(entry)
 
 

@@ -9,12 +9,12 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from tremplin_shared.identity import Identity
-from tremplin_shared.service import CurrentIdentity, DbSession, require_roles, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession, require_roles
 
 from .. import service_layer as svc
 from ..adapters.projection import count_known
@@ -199,12 +199,10 @@ async def set_smic(valid_from: date, body: SmicIn, identity: Manager, session: D
         "adjustment lines. A disbursement exceeding the fund's envelope for the year is blocked_budget."
     ),
 )
-async def run(body: RunIn, identity: Manager, session: DbSession, request: Request, response: Response):
+async def run(body: RunIn, identity: Manager, session: DbSession, response: Response):
     result = await svc.run_period(session, identity, body)
     if result["run_id"] is None:
         response.status_code = 200
-    else:
-        wake_relay(request)
     return result
 
 
@@ -235,11 +233,8 @@ async def read_disbursement(disbursement_id: uuid.UUID, identity: Reader, sessio
     response_model=DisbursementOut,
     description="prepared → approved, by a funder who did not prepare it (403 otherwise).",
 )
-async def approve(
-    disbursement_id: uuid.UUID, identity: Funder, session: DbSession, request: Request, body: DecisionIn | None = None
-):
+async def approve(disbursement_id: uuid.UUID, identity: Funder, session: DbSession, body: DecisionIn | None = None):
     result = await svc.decide(session, identity, disbursement_id, "approved", body.reason if body else None)
-    wake_relay(request)
     return result
 
 
@@ -292,9 +287,8 @@ async def sepa_xml(batch_id: uuid.UUID, identity: Reader, session: DbSession):
     response_model=BatchOut,
     description="The bank executed the transfer: the batch and its disbursements are paid.",
 )
-async def mark_paid(batch_id: uuid.UUID, identity: Manager, session: DbSession, request: Request):
+async def mark_paid(batch_id: uuid.UUID, identity: Manager, session: DbSession):
     result = await svc.mark_batch_paid(session, identity, batch_id)
-    wake_relay(request)
     return result
 
 

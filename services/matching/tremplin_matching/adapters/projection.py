@@ -81,65 +81,79 @@ async def _upsert_many(session: AsyncSession, event_tenant_values: list[tuple[st
         stage_candidate(session, tenant, candidate_from_row(row))
 
 
-async def on_participants_registered(
-    session: AsyncSession, items: list[tuple[CloudEvent, ParticipantRegisteredV1]]
-) -> None:
-    now = datetime.now(UTC)
-    values = [
-        (
-            event.tenant,
-            {
-                "tenant": event.tenant,
-                "participant_id": data.participant_id,
-                "latitude": data.latitude,
-                "longitude": data.longitude,
-                "skills": list(data.skills),
-                "registered_at": data.registered_at,
-                "updated_at": now,
-            },
-        )
-        for event, data in items
-    ]
-    await _upsert_many(session, values, REGISTERED_FIELDS)
+def _registered_values(event: CloudEvent, data: ParticipantRegisteredV1, now: datetime) -> dict:
+    return {
+        "tenant": event.tenant,
+        "participant_id": data.participant_id,
+        "latitude": data.latitude,
+        "longitude": data.longitude,
+        "skills": list(data.skills),
+        "registered_at": data.registered_at,
+        "updated_at": now,
+    }
 
 
-async def on_profiles_changed(
-    session: AsyncSession, items: list[tuple[CloudEvent, ParticipantProfileChangedV1]]
-) -> None:
+def _profile_values(event: CloudEvent, data: ParticipantProfileChangedV1, now: datetime) -> dict:
     # Normally registered came first (same key, same partition); if not, the profile creates the
     # candidate and its registration time is the profile's until registered arrives.
+    return {
+        "tenant": event.tenant,
+        "participant_id": data.participant_id,
+        "registered_at": data.changed_at,
+        "latitude": data.latitude,
+        "longitude": data.longitude,
+        "commune_insee": data.commune_insee,
+        "skills": list(data.skills),
+        "wishes": list(data.wishes),
+        "max_travel_km": data.max_travel_km,
+        "travel_modes": list(data.travel_modes),
+        "weekly_hours_wanted": data.weekly_hours_wanted,
+        "schedule_exclusions": list(data.schedule_exclusions),
+        "driving_licence": data.driving_licence,
+        "vehicle": data.vehicle,
+        "flags": data.flags.model_dump(mode="json"),
+        "consent_matching": data.consent_matching,
+        "active": data.active,
+        "updated_at": now,
+    }
+
+
+# Per event type: the row values it writes (all inserted for a new candidate) and the fields it updates.
+_WRITES = {
+    ParticipantRegisteredV1.ce_type: (_registered_values, REGISTERED_FIELDS),
+    ParticipantProfileChangedV1.ce_type: (_profile_values, PROFILE_FIELDS),
+}
+
+
+def fold(items: list[tuple[CloudEvent, ParticipantRegisteredV1 | ParticipantProfileChangedV1]]):
+    """A participant's events of the batch, in order, as ONE upsert row: what the first inserts, each
+    later one's updated fields laid over it, and the union of the updated fields — the same row as
+    writing them one after the other, whether or not the candidate existed. (tenant, row, fields) each."""
     now = datetime.now(UTC)
-    values = [
-        (
-            event.tenant,
-            {
-                "tenant": event.tenant,
-                "participant_id": data.participant_id,
-                "registered_at": data.changed_at,
-                "latitude": data.latitude,
-                "longitude": data.longitude,
-                "commune_insee": data.commune_insee,
-                "skills": list(data.skills),
-                "wishes": list(data.wishes),
-                "max_travel_km": data.max_travel_km,
-                "travel_modes": list(data.travel_modes),
-                "weekly_hours_wanted": data.weekly_hours_wanted,
-                "schedule_exclusions": list(data.schedule_exclusions),
-                "driving_licence": data.driving_licence,
-                "vehicle": data.vehicle,
-                "flags": data.flags.model_dump(mode="json"),
-                "consent_matching": data.consent_matching,
-                "active": data.active,
-                "updated_at": now,
-            },
-        )
-        for event, data in items
-    ]
-    await _upsert_many(session, values, PROFILE_FIELDS)
+    folded: dict[tuple[str, uuid.UUID], tuple[str, dict, tuple[str, ...]]] = {}
+    for event, data in items:
+        to_values, fields = _WRITES[event.type]
+        values = to_values(event, data, now)
+        key = (event.tenant, data.participant_id)
+        if (seen := folded.get(key)) is None:
+            folded[key] = (event.tenant, values, fields)
+        else:
+            _, row, updated = seen
+            row.update({f: values[f] for f in fields})
+            folded[key] = (event.tenant, row, updated if updated == fields else tuple(dict.fromkeys(updated + fields)))
+    return list(folded.values())
 
 
-on_participant_registered = BatchHandler(on_participants_registered)
-on_participant_profile_changed = BatchHandler(on_profiles_changed)
+async def on_participant_events(session: AsyncSession, items) -> None:
+    """registered and profile_changed, a participant's run of them folded: one statement per row shape."""
+    shapes: dict[tuple, list[tuple[str, dict]]] = {}
+    for tenant, row, fields in fold(items):
+        shapes.setdefault((tuple(row), fields), []).append((tenant, row))
+    for (_, fields), rows in shapes.items():
+        await _upsert_many(session, rows, fields)
+
+
+on_participant_upserts = BatchHandler(on_participant_events, folds=True)
 
 
 async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: ParticipantErasedV1) -> None:
@@ -152,8 +166,8 @@ async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: 
 
 
 HANDLERS = {
-    ParticipantRegisteredV1.ce_type: on_participant_registered,
-    ParticipantProfileChangedV1.ce_type: on_participant_profile_changed,
+    ParticipantRegisteredV1.ce_type: on_participant_upserts,
+    ParticipantProfileChangedV1.ce_type: on_participant_upserts,
     ParticipantErasedV1.ce_type: on_participant_erased,
 }
 

@@ -4,9 +4,9 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from tremplin_shared.service import CurrentIdentity, DbSession, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession
 
 from .. import service_layer
 from ..domain.applications import allowed_from
@@ -45,11 +45,9 @@ async def read_application(application_id: uuid.UUID, identity: CurrentIdentity,
     ),
 )
 async def transition_application(
-    application_id: uuid.UUID, body: TransitionIn, identity: CurrentIdentity, session: DbSession, request: Request
+    application_id: uuid.UUID, body: TransitionIn, identity: CurrentIdentity, session: DbSession
 ):
     row = await service_layer.transition_application(session, identity, application_id, body)
-    if body.to == "hired":
-        wake_relay(request)
     return application_out(row)
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from tremplin_shared.service import CurrentIdentity, DbSession, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession
 
 from .. import orientation_service
 from .orientation_schemas import AcceptIn, AcceptOut, DismissIn, OrientationDetail, OrientationPage, OrientationStatus
@@ -50,7 +50,6 @@ async def accept_orientation(
     detail, participant = await orientation_service.accept_orientation(
         session, identity, orientation_id, fields, nir, request.app.state.settings.nir_hash_key
     )
-    wake_relay(request)
     return {"orientation": detail, "participant": participant_out(participant, None)}
 
 

@@ -9,11 +9,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from tremplin_shared.events.contracts import ParcoursState, Programme
 from tremplin_shared.problems import Unprocessable
-from tremplin_shared.service import CurrentIdentity, DbSession, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession
 
 from .. import parcours_service as service
 from .parcours_schemas import (
@@ -54,12 +54,9 @@ async def rsa_indicators(start: From, to: To, identity: CurrentIdentity, session
 @router.post(
     "/api/v1/participants/{participant_id}/parcours", status_code=status.HTTP_201_CREATED, response_model=ParcoursOut
 )
-async def open_parcours(
-    participant_id: uuid.UUID, body: ParcoursOpenIn, identity: CurrentIdentity, session: DbSession, request: Request
-):
+async def open_parcours(participant_id: uuid.UUID, body: ParcoursOpenIn, identity: CurrentIdentity, session: DbSession):
     """Open a parcours in `oriented`. At most one open parcours per participant and programme (409)."""
     out = await service.open_parcours(session, identity, participant_id, body.programme, body.oriented_at)
-    wake_relay(request)
     return out
 
 
@@ -114,21 +111,15 @@ async def get_parcours(parcours_id: uuid.UUID, identity: CurrentIdentity, sessio
     response_model=ParcoursOut,
     responses={409: {"description": "Not allowed from the current state; the body lists `allowed` targets"}},
 )
-async def transition(
-    parcours_id: uuid.UUID, body: TransitionIn, identity: CurrentIdentity, session: DbSession, request: Request
-):
+async def transition(parcours_id: uuid.UUID, body: TransitionIn, identity: CurrentIdentity, session: DbSession):
     out = await service.transition(session, identity, parcours_id, body.to, body.at, body.reason, body.exit_kind)
-    wake_relay(request)
     return out
 
 
 @router.put("/api/v1/parcours/{parcours_id}/referent", response_model=ParcoursOut)
-async def assign_referent(
-    parcours_id: uuid.UUID, body: ReferentIn, identity: CurrentIdentity, session: DbSession, request: Request
-):
+async def assign_referent(parcours_id: uuid.UUID, body: ReferentIn, identity: CurrentIdentity, session: DbSession):
     """One active référent: a new one ends the previous assignment on `at`. 409 on an exited parcours."""
     out = await service.assign_referent(session, identity, parcours_id, body.referent, body.at)
-    wake_relay(request)
     return out
 
 
@@ -143,12 +134,9 @@ async def sign_cer(parcours_id: uuid.UUID, body: CerIn, identity: CurrentIdentit
     status_code=status.HTTP_201_CREATED,
     response_model=DiagnosticOut,
 )
-async def add_diagnostic(
-    participant_id: uuid.UUID, body: DiagnosticIn, identity: CurrentIdentity, session: DbSession, request: Request
-):
+async def add_diagnostic(participant_id: uuid.UUID, body: DiagnosticIn, identity: CurrentIdentity, session: DbSession):
     """The latest diagnostic feeds matching (participant.profile_changed)."""
     out = await service.add_diagnostic(session, identity, participant_id, **body.model_dump())
-    wake_relay(request)
     return out
 
 

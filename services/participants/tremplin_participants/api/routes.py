@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from tremplin_shared.events.contracts import ParcoursState, Programme
-from tremplin_shared.service import CurrentIdentity, DbSession, wake_relay
+from tremplin_shared.service import CurrentIdentity, DbSession
 
 from .. import service_layer
 from ..adapters.repository import ListFilters
@@ -44,7 +44,6 @@ async def register_participant(
     fields = body.model_dump(exclude={"nir"})
     nir = body.nir.get_secret_value() if body.nir else None
     participant = await service_layer.register_participant(session, identity, fields, nir, _nir_key(request))
-    wake_relay(request)
     return participant_out(participant, at)
 
 
@@ -96,16 +95,14 @@ async def update_participant(
     if "nir" in changes:
         changes["nir"] = body.nir.get_secret_value() if body.nir else None
     participant = await service_layer.update_participant(session, identity, participant_id, changes, _nir_key(request))
-    wake_relay(request)
     return participant_out(participant, at)
 
 
 @router.delete("/{participant_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def erase_participant(participant_id: uuid.UUID, identity: CurrentIdentity, session: DbSession, request: Request):
+async def erase_participant(participant_id: uuid.UUID, identity: CurrentIdentity, session: DbSession):
     """Erasure: personal fields anonymised, statistics kept, participant.erased.v1 emitted (the other
     services purge what they hold). Afterwards the participant answers 410 Gone."""
     await service_layer.erase_participant(session, identity, participant_id)
-    wake_relay(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
