@@ -46,6 +46,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -100,7 +101,8 @@ def cpu_seconds() -> float:
 
 
 def proc_cpu_seconds(match) -> float | None:
-    """CPU seconds used so far by the processes whose `comm` name matches (Linux /proc; None elsewhere)."""
+    """CPU seconds used so far by the processes whose `comm` name matches, their reaped children included
+    (a PostgreSQL backend that exited is counted in the postmaster's) (Linux /proc; None elsewhere)."""
     total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
     try:
         pids = [pid for pid in os.listdir("/proc") if pid.isdigit()]
@@ -113,8 +115,8 @@ def proc_cpu_seconds(match) -> float | None:
         except OSError:
             continue  # gone meanwhile, or not ours to read
         comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if match(comm):
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        if match(comm):  # utime + stime, and cutime + cstime: what its exited children used (gone backends)
+            total += sum(int(f) for f in fields[11:15]) / ticks
     return total
 
 
@@ -263,23 +265,23 @@ async def consumer_child(config: dict) -> None:
         log_level="WARNING",
     )
     app = create_app(settings)
-    commits: list[tuple[float, list[str]]] = []
-    seen: set[str] = set()
+    commits: list[tuple[float, list]] = []  # (when, the records): their event ids are read after the run
+    applied = 0
     expected = math.inf
     done = asyncio.Event()
 
     async def committed(records) -> None:  # the consumer's seam, called right after the database commit
-        ids = [_event_id(r) for r in records]
-        commits.append((time.time(), ids))
-        seen.update(ids)
-        if len(seen) >= expected:
+        nonlocal applied
+        commits.append((time.time(), records))
+        applied += len(records)  # a redelivery would count twice and end early: the checks would fail
+        if applied >= expected:
             done.set()
 
     async def read_expected() -> None:
         nonlocal expected
         line = await asyncio.to_thread(sys.stdin.readline)
         expected = int(line.split()[1])
-        if len(seen) >= expected:
+        if applied >= expected:
             done.set()
 
     profiler = cProfile.Profile() if config.get("profile") else None
@@ -302,7 +304,12 @@ async def consumer_child(config: dict) -> None:
                 profiler.dump_stats(config["profile"])
     finally:
         reader.cancel()
-    report = {"commits": commits, "fallbacks": watcher.fallbacks, "assigned_at": assigned_at, "cpu": cpu}
+    report = {
+        "commits": [(stamp, [_event_id(r) for r in records]) for stamp, records in commits],
+        "fallbacks": watcher.fallbacks,
+        "assigned_at": assigned_at,
+        "cpu": cpu,
+    }
     await asyncio.to_thread(Path(config["result"]).write_text, json.dumps(report))
 
 
@@ -366,6 +373,7 @@ class FullResult:
     producer_cpu_s: float  # this process (writers + relay) during (b)
     consumer_cpu_s: float  # the consumer process while it consumed
     server_cpu_s: dict[str, float | None]  # PostgreSQL and the broker during (b)
+    stage_cpu_s: dict[str, dict[str, float | None]]  # staged only: per stage, its process, PostgreSQL, broker
 
 
 async def write_api(sessionmaker, relay, items: list[dict], tx_size: int, writers: int) -> None:
@@ -468,9 +476,11 @@ async def full_path(args, bootstrap: str, urls: dict[str, str], items: list[dict
             if profiler:
                 profiler.enable()
             cpu_started, servers_started = cpu_seconds(), server_cpu()
+            marks = [(cpu_seconds(), server_cpu())]  # staged: CPU at each stage's end
             started = time.time()
             await write(sessionmaker, relay, items, args.tx_size, args.writers)
             write_s = time.time() - started
+            marks.append((cpu_seconds(), server_cpu()))
             events = await count_rows(sessionmaker, select(func.count()).select_from(outbox))
             if not staged:
                 await child.expect(events)
@@ -484,9 +494,11 @@ async def full_path(args, bootstrap: str, urls: dict[str, str], items: list[dict
                     relay_task.cancel()
                     await asyncio.gather(relay_task, return_exceptions=True)
             if staged:
+                marks.append((cpu_seconds(), server_cpu()))
                 await child.start()
                 await child.expect(events)
             report = await child.finish(args.timeout + 30)
+            marks.append((cpu_seconds(), server_cpu()))
             producer_cpu_s = cpu_seconds() - cpu_started
             servers = {
                 k: (v - servers_started[k] if v is not None and servers_started[k] is not None else None)
@@ -531,7 +543,19 @@ async def full_path(args, bootstrap: str, urls: dict[str, str], items: list[dict
         producer_cpu_s=producer_cpu_s,
         consumer_cpu_s=report["cpu"],
         server_cpu_s=servers,
+        stage_cpu_s=stage_cpu(marks, report["cpu"]) if staged else {},
     )
+
+
+def stage_cpu(marks, consumer_cpu_s: float) -> dict[str, dict[str, float | None]]:
+    """CPU seconds of each stage (write, relay, consume): the process doing it, PostgreSQL, the broker."""
+    out = {}
+    for stage, ((cpu0, servers0), (cpu1, servers1)) in zip(("write", "relay", "consume"), pairwise(marks), strict=True):
+        out[stage] = {
+            "process": consumer_cpu_s if stage == "consume" else cpu1 - cpu0,
+            **{k: v - servers0[k] if v is not None and servers0[k] is not None else None for k, v in servers1.items()},
+        }
+    return out
 
 
 # ------------------------------------------------------------------------------------------ databases
@@ -591,12 +615,15 @@ def print_report(args, raw: RawResult, full: FullResult, staged: FullResult | No
     }
     if staged is not None:
         table.add_section()
-        for label, seconds, note in (
-            ("(c) write alone", staged.write_s, "relay stopped"),
-            ("(c) relay alone", staged.relay_s, f"drains {staged.events} pending rows"),
-            ("(c) consumer alone", staged.consume_s, f"drains {staged.events} records, {staged.batches} batches"),
+        for label, stage, seconds, note in (
+            ("(c) write alone", "write", staged.write_s, "relay stopped"),
+            ("(c) relay alone", "relay", staged.relay_s, f"drains {staged.events} pending rows"),
+            ("(c) consumer alone", "consume", staged.consume_s, f"drains {staged.events} records"),
         ):
-            table.add_row(label, f"{seconds:.3f}", f"{staged.events / seconds:,.0f}", note)
+            cpu = ", ".join(
+                f"{k} {v / staged.events * 1e6:,.0f}" for k, v in staged.stage_cpu_s[stage].items() if v is not None
+            )
+            table.add_row(label, f"{seconds:.3f}", f"{staged.events / seconds:,.0f}", f"{note}; CPU µs/event: {cpu}")
     table.add_section()
     table.add_row("ratio (b)/(a)", "", f"[bold]{ratio:.3f}[/]", "target ≥ 0.5")
     table.add_row(

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import from_json
+
 from ..log import current_request_id
 from .contracts import EventData
 
@@ -31,6 +33,8 @@ class CloudEvent:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     request_id: str | None = None
     traceparent: str | None = None
+    # `data` as JSON when known already (a record read, a contract serialised): `value()` without encoding.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
 
     def header_items(self) -> list[tuple[str, str]]:
         """The Kafka headers as text (what the outbox stores)."""
@@ -54,18 +58,18 @@ class CloudEvent:
         return [(k, v.encode()) for k, v in self.header_items()]
 
     def value(self) -> bytes:
-        return _encode_json(self.data).encode()
+        return self.encoded if self.encoded is not None else _encode_json(self.data).encode()
 
     @classmethod
     def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple, value: bytes | None) -> "CloudEvent":
-        h = {k: v.decode(errors="replace") for k, v in (headers or ()) if v is not None}
-        missing = [k for k in ("ce_id", "ce_type", "ce_source", "ce_specversion", "ce_tenant") if not h.get(k)]
+        h = {k: v.decode(errors="replace") if isinstance(v, bytes) else v for k, v in (headers or ()) if k in _READ}
+        missing = [k for k in _REQUIRED if not h.get(k)]
         if missing:
             raise MalformedEvent(f"missing CloudEvents headers: {', '.join(missing)}")
         if h["ce_specversion"] != SPEC_VERSION:
             raise MalformedEvent(f"unsupported specversion {h['ce_specversion']}")
         try:
-            data = json.loads(value or b"null")
+            data = from_json(value or b"null")  # pydantic's parser: a third of the stdlib's time
             time = datetime.fromisoformat(h["ce_time"]) if h.get("ce_time") else datetime.now(UTC)
         except ValueError as exc:
             raise MalformedEvent(f"unreadable event: {exc}") from exc
@@ -81,7 +85,12 @@ class CloudEvent:
             time=time,
             request_id=h.get("ce_requestid"),
             traceparent=h.get("ce_traceparent"),
+            encoded=value,
         )
+
+
+_REQUIRED = ("ce_id", "ce_type", "ce_source", "ce_specversion", "ce_tenant")
+_READ = frozenset((*_REQUIRED, "ce_time", "ce_subject", "ce_requestid", "ce_traceparent"))  # not content-type…
 
 
 def new_event(data: EventData, *, tenant: str, source: str) -> CloudEvent:
@@ -94,4 +103,5 @@ def new_event(data: EventData, *, tenant: str, source: str) -> CloudEvent:
         tenant=tenant,
         data=data.model_dump(mode="json"),
         request_id=current_request_id(),
+        encoded=data.model_dump_json().encode(),  # pydantic's serialiser, not json.dumps of the dict again
     )

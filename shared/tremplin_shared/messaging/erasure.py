@@ -16,9 +16,9 @@ opts in with `ServiceSpec.erasure_tombstones` and a migration calling
 import logging
 import uuid
 
-from sqlalchemy import Uuid, any_, select
+from sqlalchemy import Uuid, any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import is_postgresql
@@ -50,7 +50,8 @@ async def tombstoned(session: AsyncSession, keys: set[tuple[str, uuid.UUID]]) ->
     t = erasure_tombstones.c
     ids = list({pid for _, pid in keys})
     # PostgreSQL: one array parameter (an IN list would be a new statement for every count of ids).
-    among = t.participant_id == any_(array(ids, type_=Uuid)) if is_postgresql(session) else t.participant_id.in_(ids)
+    ids_array = bindparam("ids", ids, type_=ARRAY(Uuid))
+    among = t.participant_id == any_(ids_array) if is_postgresql(session) else t.participant_id.in_(ids)
     rows = await session.execute(select(t.tenant, t.participant_id).where(among))
     return {(row.tenant, row.participant_id) for row in rows} & keys
 
