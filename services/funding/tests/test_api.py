@@ -5,6 +5,7 @@ test_domain.py: 35 h at 0.95 in January 2024 = 1 678.57; from the 17th = 812.21;
 
 import csv
 import io
+import json
 import uuid
 import xml.etree.ElementTree as ET
 from decimal import Decimal as D
@@ -624,6 +625,22 @@ async def test_an_overpayment_is_deducted_from_the_next_payments_of_its_conventi
     assert sum(D(r["amount"]) for r in rows) == D("-2274.20")
     by_payment = await funding.get("/api/v1/funding/ledger", absorbed_by=march[convention["id"]]["id"])
     assert by_payment["total"] == "-1521.74"
+    # the paid events say what each transfer paid: the total, less what netting took off it
+    async with funding.app.state.sessionmaker() as session:
+        values = (
+            await session.execute(
+                sa.select(outbox.c.value)
+                .where(outbox.c.event_type == "fr.tremplin.funding.disbursement.paid.v1")
+                .order_by(outbox.c.seq)
+            )
+        ).scalars()
+        paid = {e["disbursement_id"]: (e["total"], e["deducted"], e["transferred"]) for e in map(json.loads, values)}
+    assert paid == {
+        january["id"]: ("3357.14", "0.00", "3357.14"),
+        february[convention["id"]]["id"]: ("752.46", "752.46", "0.00"),  # wholly absorbed: no transfer
+        february[other["id"]]["id"]: ("1678.57", "0.00", "1678.57"),  # another convention: untouched
+        march[convention["id"]]["id"]: ("1678.57", "1521.74", "156.83"),
+    }
     exported = await funding.client.get("/api/v1/funding/ledger", params={"format": "csv", "kind": "offset"},
                                         headers=funding.funder())  # fmt: skip
     csv_rows = list(csv.DictReader(io.StringIO(exported.text)))

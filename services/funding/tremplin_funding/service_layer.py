@@ -744,6 +744,9 @@ async def mark_batch_paid(session: AsyncSession, identity: Identity, batch_id: u
                 batch_id]
         )  # fmt: skip
         parts = await repo.parts_of(session, identity.tenant, [r["id"] for r in rows])
+        deducted: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)  # per payment, what netting took off it
+        for o in await repo.offsets_where(session, identity.tenant, batch_id=batch_id):
+            deducted[o["absorbed_by"]] += o["amount"]
         ledger_rows, transitions = [], []
         for row in rows:
             lifecycle.check_transition(row["status"], "paid")  # approved, held by the batch
@@ -753,6 +756,7 @@ async def mark_batch_paid(session: AsyncSession, identity: Identity, batch_id: u
             await outbox.add_event(session, DisbursementPaidV1(
                 disbursement_id=row["id"], fund_id=row["fund_id"], convention_id=row["convention_id"],
                 batch_id=batch_id, period=row["period"], total=to_cent(row["total"]), paid_at=at,
+                deducted=to_cent(deducted[row["id"]]), transferred=to_cent(row["total"] - deducted[row["id"]]),
             ), tenant=identity.tenant, source=SOURCE)  # fmt: skip
         await session.execute(
             sa.update(disbursements).where(disbursements.c.tenant == identity.tenant,

@@ -64,8 +64,13 @@ class DisbursementPaidV1(EventData):
     convention_id: UUID
     batch_id: UUID
     period: str = Period
-    total: Decimal = Field(decimal_places=2)
+    total: Decimal = Field(decimal_places=2)  # the disbursement's amount
     paid_at: datetime
+    # Overpayments of the convention netted off it in this batch (its offsets), and what its credit
+    # transfer paid: total − deducted (0.00 for a payment wholly absorbed). Optional fields, so v1
+    # events written before they existed still read (deducted 0.00, transferred unknown).
+    deducted: Decimal = Field(default=Decimal("0.00"), decimal_places=2, ge=0)
+    transferred: Decimal | None = Field(default=None, decimal_places=2, ge=0)
 
 
 class BudgetBlockedV1(EventData):
