@@ -14,9 +14,15 @@ from aiokafka.structs import ConsumerRecord
 from stdnum.fr import nir as stdnum_nir
 
 from tremplin_participants import orientation_service, service_layer
-from tremplin_participants.adapters.handlers import HANDLERS
-from tremplin_participants.adapters.orm import orientation_transitions, orientations, participants
+from tremplin_participants.adapters.handlers import handlers
+from tremplin_participants.adapters.orm import (
+    france_travail_erasures,
+    orientation_transitions,
+    orientations,
+    participants,
+)
 from tremplin_participants.config import Settings
+from tremplin_participants.domain.erasure import france_travail_pseudonym
 from tremplin_participants.domain.flags import today
 from tremplin_participants.main import create_app
 from tremplin_shared.events import new_event
@@ -42,8 +48,8 @@ class Api:
     def __init__(self, app, client: httpx.AsyncClient, settings: Settings) -> None:
         self.app, self.client, self.settings = app, client, settings
         self.offset = 0
-        self.consumer = EventConsumer("participants", ["inbound.france-travail"], HANDLERS, app.state.sessionmaker,
-                                      bootstrap="unused")  # fmt: skip
+        self.consumer = EventConsumer("participants", ["inbound.france-travail"], handlers(settings.nir_hash_key),
+                                      app.state.sessionmaker, bootstrap="unused")  # fmt: skip
 
     def headers(self, tenant: str = HOME):
         identity = Identity(tenant, "referente-1", ("referent",))
@@ -359,10 +365,55 @@ async def test_erasure_leaves_the_accepted_orientation_unlinkable(api):
         linked = await session.execute(sa.select(orientations.c.id).where(orientations.c.france_travail_id == "FT-E"))
     assert left == [None] and linked.all() == []
     assert [i["france_travail_id"] for i in await api.pending(status="accepted")] == [None]
-    # Registered again later: a new case to orient, not the erased person.
-    await api.push(registration("FT-E", on=date(2026, 6, 1)))
+    # What France Travail sends again of the registrations the person had (a dead letter replayed, an
+    # update, a registration dated before the erasure): nothing comes back.
+    for again in (registration("FT-E", romeCodes=["K2204"]), registration("FT-E", on=date(2026, 6, 1))):
+        assert await apply(api, again) == "erased_ignored"
+    assert await api.pending() == []
+    # Registered again after the erasure: a new case to orient, not the erased person.
+    await api.push(registration("FT-E", on=today() + timedelta(days=1)))
     [fresh] = await api.pending()
     assert fresh["id"] != item["id"] and fresh["participant_id"] is None
+    # The erasure kept a pseudonym of the id, never the id itself.
+    async with api.app.state.sessionmaker() as session:
+        [kept] = (await session.execute(sa.select(france_travail_erasures))).all()
+    assert kept.tenant == HOME and kept.registered_until == today() and "FT-E" not in kept.pseudonym
+    assert kept.pseudonym == france_travail_pseudonym("FT-E", api.settings.nir_hash_key) != france_travail_pseudonym(
+        "FT-E", "another-key")  # fmt: skip
+
+
+async def test_erasure_forgets_the_persons_other_orientations_and_another_territory_is_not_concerned(api):
+    """The person's first registration was dismissed, a later one accepted: the erasure forgets the
+    dismissed orientation too (it carries their France Travail id). The same id in another territory
+    is that territory's case."""
+    await api.push(registration("FT-D"))
+    await api.push(registration("FT-D"), tenant=OTHER)
+    [first] = await api.pending()
+    assert (await api.post(f"/{first['id']}/dismiss", {"reason": "déménagement"})).status_code == 200
+    await api.push(registration("FT-D", on=date(2026, 3, 2)))
+    [second] = await api.pending()
+    pid = (await api.post(f"/{second['id']}/accept", PERSON)).json()["participant"]["id"]
+    assert (await api.client.delete(f"/api/v1/participants/{pid}", headers=api.headers())).status_code == 204
+    detail = (await api.get(f"/{first['id']}")).json()
+    assert (detail["status"], detail["france_travail_id"], detail["latitude"], detail["dismissal_reason"]) == (
+        "dismissed", None, None, None)  # fmt: skip
+    async with api.app.state.sessionmaker() as session:
+        kept = await session.execute(
+            sa.select(orientations.c.id).where(
+                orientations.c.tenant == HOME, orientations.c.france_travail_id.is_not(None)
+            )
+        )
+    assert kept.all() == []
+    assert await apply(api, registration("FT-D", on=date(2026, 3, 2))) == "erased_ignored"
+    [theirs] = await api.pending(OTHER)
+    assert theirs["france_travail_id"] == "FT-D"
+    assert await apply(api, registration("FT-D", on=date(2026, 2, 1)), tenant=OTHER) == "updated"
+
+
+async def apply(api, data, tenant: str = HOME) -> str:
+    """One registration through the service's use case (what the consumer's handler calls): its outcome."""
+    async with api.app.state.sessionmaker() as session, session.begin():
+        return await orientation_service.apply_registration(session, tenant, data, api.settings.nir_hash_key)
 
 
 async def test_a_registration_date_before_birth_or_in_the_future_is_not_forced_on_a_participant(api):

@@ -3,7 +3,7 @@ from pathlib import Path
 from tremplin_shared.events.contracts import INBOUND_FRANCE_TRAVAIL_TOPIC, MATCHING_TOPIC, PARTICIPANTS_TOPIC
 from tremplin_shared.service import ServiceSpec, create_service_app
 
-from .adapters.handlers import HANDLERS
+from .adapters.handlers import handlers
 from .api import orientation_routes, parcours_routes
 from .api.routes import router
 from .config import Settings
@@ -11,10 +11,11 @@ from .jobs import durable_exit_loop
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
+    settings = settings or Settings()
     return ServiceSpec(
         name="participants",
         description="The parcours d'insertion: participants, situation, diagnostic, référent, steps, exits.",
-        settings=settings or Settings(),
+        settings=settings,
         # The parcours and orientations routers first: /api/v1/participants/indicators/... and
         # /api/v1/participants/orientations/... must not be taken for a participant id.
         routers=[orientation_routes.router, parcours_routes.router, router],
@@ -22,7 +23,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         produces=[PARTICIPANTS_TOPIC],
         # inbound.france-travail: only the job seeker registrations (the offers there are matching's).
         consumes=[MATCHING_TOPIC, INBOUND_FRANCE_TRAVAIL_TOPIC],
-        handlers=HANDLERS,
+        handlers=handlers(settings.nir_hash_key),
         background=[durable_exit_loop],
     )
 

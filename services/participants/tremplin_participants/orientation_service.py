@@ -23,6 +23,7 @@ from tremplin_shared.problems import Conflict, NotFound, Unprocessable
 from . import service_layer
 from .adapters import orientation_repository as repo
 from .adapters import repository as people
+from .domain.erasure import erased_registration, france_travail_pseudonym
 from .domain.flags import today
 from .domain.orientation import IllegalOrientationTransition, Orientation, Registration
 from .domain.participant import InvalidParticipant
@@ -44,7 +45,9 @@ def registration_of(data: FranceTravailJobSeekerRegisteredV1) -> Registration:
 
 
 # ------------------------------------------------------------------------------------------ consumer
-async def apply_registration(session: AsyncSession, tenant: str, data: FranceTravailJobSeekerRegisteredV1) -> str:
+async def apply_registration(
+    session: AsyncSession, tenant: str, data: FranceTravailJobSeekerRegisteredV1, hash_key: str
+) -> str:
     """One registration, in the caller's transaction. Returns what it did (for logs and tests):
 
     - `participant_updated` / `participant_unchanged`: a live participant of the tenant carries this
@@ -55,7 +58,9 @@ async def apply_registration(session: AsyncSession, tenant: str, data: FranceTra
       registration, already had it, or holds a later one;
     - `closed_ignored`: the id's last orientation was accepted or dismissed for this registration
       date or a later one (a replay): nothing. A later registration after a dismissal is a new
-      pending orientation.
+      pending orientation;
+    - `erased_ignored`: the person of this id was erased, and the registration is one they already had
+      (dated up to the erasure): nothing comes back (`hash_key` makes the id's pseudonym).
     """
     reg = registration_of(data)
     now = datetime.now(UTC)
@@ -73,6 +78,10 @@ async def apply_registration(session: AsyncSession, tenant: str, data: FranceTra
     closed_on = await repo.latest_closed_registration(session, tenant, reg.france_travail_id)
     if closed_on is not None and reg.registered_on <= closed_on:
         return "closed_ignored"
+    pseudonym = france_travail_pseudonym(reg.france_travail_id, hash_key)
+    if erased_registration(reg.registered_on, await repo.erased_until(session, tenant, pseudonym)):
+        log.info("registration of an erased person ignored", extra={"fields": {"tenant": tenant}})
+        return "erased_ignored"
     item, step = Orientation.from_registration(tenant, reg, now)
     await repo.add(session, item)
     await repo.log_transition(session, item, step)

@@ -21,6 +21,7 @@ from tremplin_shared.problems import Conflict, NotFound, Problem, Unprocessable
 
 from .adapters import orientation_repository, repository
 from .adapters.repository import ListFilters
+from .domain.erasure import france_travail_pseudonym
 from .domain.flags import today
 from .domain.nir import nir_hash
 from .domain.participant import InvalidParticipant, Participant, search_key
@@ -197,15 +198,27 @@ async def list_participants(
 
 
 # -------------------------------------------------------------------------------------------- erasure
-async def erase_participant(session: AsyncSession, identity: Identity, participant_id: uuid.UUID) -> None:
-    """The right to erasure (RGPD art. 17): anonymise, keep the statistics, tell the other services."""
+async def erase_participant(
+    session: AsyncSession, identity: Identity, participant_id: uuid.UUID, hash_key: str
+) -> None:
+    """The right to erasure (RGPD art. 17): anonymise, keep the statistics, tell the other services.
+    A France Travail id is kept only as a pseudonym (`hash_key`) with the day up to which its
+    registrations stay forgotten: today, or a later registration date known (domain/erasure.py)."""
     async with session.begin():
         participant = await _live_participant(session, identity.tenant, participant_id, for_update=True)
         now = datetime.now(UTC)
+        if (ft_id := participant.france_travail_id) is not None:
+            known = await orientation_repository.latest_registration_of_person(
+                session, identity.tenant, participant.id, ft_id
+            )
+            until = max(known or today(), today())  # every registration France Travail could have had then
+            await orientation_repository.record_erasure(
+                session, identity.tenant, france_travail_pseudonym(ft_id, hash_key), until, now
+            )
         participant.erase(now)
         await repository.save(session, participant)
         await repository.forget_personal_traces(session, identity.tenant, participant.id)
-        await orientation_repository.forget_person(session, identity.tenant, participant.id, now)
+        await orientation_repository.forget_person(session, identity.tenant, participant.id, now, ft_id)
         await outbox.add_event(
             session, ParticipantErasedV1(participant_id=participant.id, erased_at=now), tenant=identity.tenant,
             source=SOURCE,

@@ -16,17 +16,20 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
     await parcours_service.record_hire(session, event.tenant, data)
 
 
-async def on_job_seeker_registered(
-    session: AsyncSession, event: CloudEvent, data: FranceTravailJobSeekerRegisteredV1
-) -> None:
-    """France Travail reported a job seeker registered in the territory (the event's tenant, as the
-    gateway's intake stamped it): a pending orientation, or — when a participant already carries
-    that France Travail id — that participant's situation updated. The offer events of the same
-    topic have no handler here: the consumer skips them (no inbox row, no dead letter)."""
-    await orientation_service.apply_registration(session, event.tenant, data)
+def handlers(hash_key: str) -> dict:
+    """The handlers by event type; `hash_key` (the participants' hash key) makes the pseudonym of a
+    France Travail id an erasure keeps."""
 
+    async def on_job_seeker_registered(
+        session: AsyncSession, event: CloudEvent, data: FranceTravailJobSeekerRegisteredV1
+    ) -> None:
+        """France Travail reported a job seeker registered in the territory (the event's tenant, as the
+        gateway's intake stamped it): a pending orientation, or — when a participant already carries
+        that France Travail id — that participant's situation updated. The offer events of the same
+        topic have no handler here: the consumer skips them (no inbox row, no dead letter)."""
+        await orientation_service.apply_registration(session, event.tenant, data, hash_key)
 
-HANDLERS = {
-    PlacementHiredV1.ce_type: on_placement_hired,
-    FranceTravailJobSeekerRegisteredV1.ce_type: on_job_seeker_registered,
-}
+    return {
+        PlacementHiredV1.ce_type: on_placement_hired,
+        FranceTravailJobSeekerRegisteredV1.ce_type: on_job_seeker_registered,
+    }

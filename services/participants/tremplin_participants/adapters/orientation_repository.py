@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain.orientation import PENDING, Orientation, OrientationTransition
-from .orm import orientation_transitions, orientations, participants
+from .orm import france_travail_erasures, orientation_transitions, orientations, participants
 
 FIELDS = tuple(f.name for f in fields(Orientation))
 COLUMNS = [orientations.c[name] for name in FIELDS]
@@ -125,19 +125,38 @@ async def list_page(
     return [_orientation(r) for r in rows[:limit]], len(rows) > limit
 
 
-async def forget_person(session: AsyncSession, tenant: str, participant_id: uuid.UUID, at: datetime) -> None:
-    """Erasure: the orientations that led to this participant keep their status, dates, category and
-    commune (the counts) but lose what links them to the person — the France Travail id, the
-    participant, the exact place, the jobs sought — and their log's free-text reasons."""
+def _of_person(tenant: str, participant_id: uuid.UUID, france_travail_id: str | None):
+    """The orientations of a person: linked to the participant, or carrying their France Travail id."""
     o = orientations.c
-    of_person = select(o.id).where(o.tenant == tenant, o.participant_id == participant_id)
+    mine = o.participant_id == participant_id
+    if france_travail_id is not None:
+        mine = sa.or_(mine, o.france_travail_id == france_travail_id)
+    return sa.and_(o.tenant == tenant, mine)
+
+
+async def latest_registration_of_person(
+    session: AsyncSession, tenant: str, participant_id: uuid.UUID, france_travail_id: str | None
+) -> date | None:
+    return (await session.execute(select(sa.func.max(orientations.c.registered_on)).where(
+        _of_person(tenant, participant_id, france_travail_id)))).scalar()  # fmt: skip
+
+
+async def forget_person(
+    session: AsyncSession, tenant: str, participant_id: uuid.UUID, at: datetime, france_travail_id: str | None = None
+) -> None:
+    """Erasure: the person's orientations (that led to this participant, or of their France Travail
+    id — a dismissed one, say) keep their status, dates, category and commune (the counts) but lose
+    what links them to the person — the France Travail id, the participant, the exact place, the jobs
+    sought — and their log's free-text reasons."""
+    of_person = _of_person(tenant, participant_id, france_travail_id)
     t = orientation_transitions.c
+    ids = select(orientations.c.id).where(of_person)
     await session.execute(
-        update(orientation_transitions).where(t.tenant == tenant, t.orientation_id.in_(of_person)).values(reason=None)
+        update(orientation_transitions).where(t.tenant == tenant, t.orientation_id.in_(ids)).values(reason=None)
     )
     await session.execute(
         update(orientations)
-        .where(o.tenant == tenant, o.participant_id == participant_id)
+        .where(of_person)
         .values(
             france_travail_id=None,
             participant_id=None,
@@ -148,3 +167,26 @@ async def forget_person(session: AsyncSession, tenant: str, participant_id: uuid
             updated_at=at,
         )
     )
+
+
+async def record_erasure(session: AsyncSession, tenant: str, pseudonym: str, registered_until: date, at: datetime):
+    """The erased France Travail id's pseudonym; erased again (another participant of the same id), the
+    later registration date of the two is kept."""
+    e = france_travail_erasures.c
+    known = await erased_until(session, tenant, pseudonym)
+    if known is None:
+        values = {"tenant": tenant, "pseudonym": pseudonym, "registered_until": registered_until, "erased_at": at}
+        await session.execute(insert(france_travail_erasures).values(values))
+    else:
+        await session.execute(
+            update(france_travail_erasures)
+            .where(e.tenant == tenant, e.pseudonym == pseudonym)
+            .values(registered_until=max(known, registered_until), erased_at=at)
+        )
+
+
+async def erased_until(session: AsyncSession, tenant: str, pseudonym: str) -> date | None:
+    """The latest registration date an erasure of this pseudonym covers, if it was erased."""
+    e = france_travail_erasures.c
+    stmt = select(e.registered_until).where(e.tenant == tenant, e.pseudonym == pseudonym)
+    return (await session.execute(stmt)).scalar()

@@ -219,4 +219,16 @@ orientation_transitions = sa.Table(
     sa.Column("recorded_at", UtcDateTime, nullable=False),
 )
 
+# What an erasure keeps of the person's France Travail id: its pseudonym (domain/erasure.py) and the
+# latest registration date known for it, so a replay of that registration (or an older one) does not
+# queue the erased person again, while a later registration is a new case.
+france_travail_erasures = sa.Table(
+    "france_travail_erasures",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("registered_until", sa.Date, nullable=False),
+    sa.Column("erased_at", UtcDateTime, nullable=False),
+)
+
 target_metadata = [metadata, messaging_metadata]

@@ -99,10 +99,10 @@ async def update_participant(
 
 
 @router.delete("/{participant_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def erase_participant(participant_id: uuid.UUID, identity: CurrentIdentity, session: DbSession):
+async def erase_participant(participant_id: uuid.UUID, identity: CurrentIdentity, session: DbSession, request: Request):
     """Erasure: personal fields anonymised, statistics kept, participant.erased.v1 emitted (the other
     services purge what they hold). Afterwards the participant answers 410 Gone."""
-    await service_layer.erase_participant(session, identity, participant_id)
+    await service_layer.erase_participant(session, identity, participant_id, _nir_key(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
