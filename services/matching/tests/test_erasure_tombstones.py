@@ -4,13 +4,12 @@ replay, a rebuild) is skipped — the tombstone recorded with the erasure says s
 import uuid
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from tests.consumed import consume, event
 from tremplin_matching.adapters.projection import get_candidate
 from tremplin_matching.config import Settings
-from tremplin_matching.main import build_spec, create_app
+from tremplin_matching.main import build_spec
 from tremplin_shared.events import ParticipantErasedV1
 from tremplin_shared.messaging.tables import erasure_tombstones
 
@@ -19,34 +18,30 @@ from .test_candidate_profile import profile, registered
 SPEC = build_spec(Settings())  # the consumer's handlers, as main.py wires them
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def matching(request, tmp_path, postgres):
-    url = f"sqlite+aiosqlite:///{tmp_path}/m.db" if request.param == "sqlite" else await postgres.create("matching")
-    app = create_app(Settings(database_url=url, run_background_workers=False))
-    async with app.router.lifespan_context(app):
-        yield app
-
-
-async def test_events_replayed_after_an_erasure_bring_nothing_back(matching):
+async def test_events_replayed_after_an_erasure_bring_nothing_back(matching_app):
     pid = uuid.uuid4()
     old_registration, old_profile = event("loir-et-cher", registered(pid)), event("loir-et-cher", profile(pid))
-    await consume(matching, SPEC, [old_registration, event("indre", registered(pid))])
+    await consume(matching_app, SPEC, [old_registration, event("indre", registered(pid))])
     erased_at = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-    await consume(matching, SPEC, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))])
-    await consume(matching, SPEC, [old_registration])  # a DLQ replay: a fresh inbox row for another consumer run
-    await consume(matching, SPEC, [old_profile, event("loir-et-cher", registered(pid))])
-    async with matching.state.sessionmaker() as session:
+    await consume(
+        matching_app, SPEC, [event("loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=erased_at))]
+    )
+    await consume(matching_app, SPEC, [old_registration])  # a DLQ replay: a fresh inbox row for another consumer run
+    await consume(matching_app, SPEC, [old_profile, event("loir-et-cher", registered(pid))])
+    async with matching_app.state.sessionmaker() as session:
         assert await get_candidate(session, "loir-et-cher", pid) is None
         assert await get_candidate(session, "indre", pid) is not None  # another territory's person
         rows = (await session.execute(select(erasure_tombstones))).all()
     assert [(r.tenant, r.participant_id, r.erased_at) for r in rows] == [("loir-et-cher", pid, erased_at)]
 
 
-async def test_within_one_batch_events_after_the_erasure_are_skipped(matching):
+async def test_within_one_batch_events_after_the_erasure_are_skipped(matching_app):
     pid = uuid.uuid4()
     erased = ParticipantErasedV1(participant_id=pid, erased_at=datetime.now(UTC))
-    await consume(matching, SPEC, [event("indre", e) for e in (registered(pid), erased, profile(pid), registered(pid))])
-    await consume(matching, SPEC, [event("indre", erased)])  # an erasure twice: still one tombstone
-    async with matching.state.sessionmaker() as session:
+    await consume(
+        matching_app, SPEC, [event("indre", e) for e in (registered(pid), erased, profile(pid), registered(pid))]
+    )
+    await consume(matching_app, SPEC, [event("indre", erased)])  # an erasure twice: still one tombstone
+    async with matching_app.state.sessionmaker() as session:
         assert await get_candidate(session, "indre", pid) is None
         assert len((await session.execute(select(erasure_tombstones))).all()) == 1

@@ -5,7 +5,6 @@ writing them one event per transaction gives, whatever the mix, the order and wh
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -14,21 +13,13 @@ from tests.consumed import consume, event
 from tremplin_matching.adapters.orm import candidates
 from tremplin_matching.adapters.projection import fold
 from tremplin_matching.config import Settings
-from tremplin_matching.main import build_spec, create_app
+from tremplin_matching.main import build_spec
 from tremplin_shared.events import ParticipantErasedV1, ParticipantRegisteredV1
 
 from .test_candidate_profile import profile
 
 SPEC = build_spec(Settings())
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def matching(request, tmp_path, postgres):
-    url = f"sqlite+aiosqlite:///{tmp_path}/m.db" if request.param == "sqlite" else await postgres.create("matching")
-    app = create_app(Settings(database_url=url, run_background_workers=False))
-    async with app.router.lifespan_context(app):
-        yield app
 
 
 def make(kind: str, pid: uuid.UUID, n: int):
@@ -61,18 +52,18 @@ async def rows_of(app, tenant: str) -> dict:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=SCENARIO)
-async def test_a_folded_batch_writes_what_one_event_at_a_time_writes(matching, scenario):
+async def test_a_folded_batch_writes_what_one_event_at_a_time_writes(matching_app, scenario):
     before, batch = scenario
     pids = [uuid.uuid4() for _ in range(3)]
     one_by_one, folded = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"  # same people, two territories
     for tenant in (one_by_one, folded):
         for n, (who, kind) in enumerate(before):
-            await consume(matching, SPEC, [event(tenant, make(kind, pids[who], n))])
+            await consume(matching_app, SPEC, [event(tenant, make(kind, pids[who], n))])
     events = [make(kind, pids[who], 100 + n) for n, (who, kind) in enumerate(batch)]
     for data in events:
-        await consume(matching, SPEC, [event(one_by_one, data)])
-    await consume(matching, SPEC, [event(folded, data) for data in events])
-    assert await rows_of(matching, folded) == await rows_of(matching, one_by_one)
+        await consume(matching_app, SPEC, [event(one_by_one, data)])
+    await consume(matching_app, SPEC, [event(folded, data) for data in events])
+    assert await rows_of(matching_app, folded) == await rows_of(matching_app, one_by_one)
 
 
 def test_a_registration_and_its_profile_fold_into_one_row():
