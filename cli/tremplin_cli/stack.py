@@ -5,6 +5,7 @@ uvicorn process with its SQLite file under var/. Logs go to var/logs/<component>
 territory (`loir-et-cher`) gets an admin API key, printed and written to var/demo-api-key.
 """
 
+import contextlib
 import os
 import secrets
 import signal
@@ -93,6 +94,18 @@ def wait_ready(url: str, processes: dict[str, subprocess.Popen], timeout: float)
     raise RuntimeError(f"{url} was not ready within {timeout:.0f} s")
 
 
+def wait_consumers_joined(urls: list[str], timeout: float) -> bool:
+    """Until every service's consumer is in its group (`consumer_joined` in /readyz): the first join
+    takes seconds, and an event written before it would wait that long. False if it takes longer."""
+    deadline, waiting = time.monotonic() + timeout, list(urls)
+    while waiting and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, ValueError):  # not up yet: asked again
+            waiting = [url for url in waiting if not httpx.get(url, timeout=1.0).json().get("consumer_joined", True)]
+        if waiting:
+            time.sleep(0.2)
+    return not waiting
+
+
 def demo_api_key(var: Path, database_url: str) -> str:
     """The demo territory's admin key: the one in var/demo-api-key if it still works, else a new one."""
     from tremplin_gateway.keys import ensure_demo_key
@@ -164,6 +177,10 @@ def run_stack(
             for component in SERVICES:
                 wait_ready(f"http://{host}:{component.port}/readyz", processes, ready_timeout)
             wait_ready(f"http://{host}:{GATEWAY.port}/readyz", processes, ready_timeout)
+        with console.status("waiting for the consumers to join their groups"):
+            if not wait_consumers_joined([f"http://{host}:{c.port}/readyz" for c in SERVICES], ready_timeout):
+                console.print("[yellow]some consumers are still joining: their first events will wait for them")
+        with console.status("creating the demo territory's key"):
             gateway_db = component_env(GATEWAY, var, broker.bootstrap, secret, host)["GATEWAY_DATABASE_URL"]
             key = demo_api_key(var, gateway_db)
         ready_in = time.monotonic() - started

@@ -215,9 +215,13 @@ def install_health_routes(app: FastAPI, settings: ComponentSettings) -> None:
             checks["database"] = True
         except Exception:  # whatever the cause, the component is not ready
             log.warning("database not reachable", exc_info=True)
+        # Not a check (a rebalance must not take the API out of service): whether the consumer is in its
+        # group yet — `tremplin run` waits for it, so its first flow does not wait for the first join.
+        consumer = request.app.state.consumer
+        joined = {"consumer_joined": consumer.joined} if consumer is not None else {}
         if all(checks.values()):
-            return JSONResponse({"status": "ready", "checks": checks})
-        return problem_response(503, "Service Unavailable", "not ready", checks=checks)
+            return JSONResponse({"status": "ready", "checks": checks, **joined})
+        return problem_response(503, "Service Unavailable", "not ready", checks=checks, **joined)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -22,6 +22,7 @@ from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from .stack import free_port, running
 
 SECRET = "e2e-identity-secret"
+SERVICES = ("participants", "matching", "clauses", "funding")
 FAST_GROUP = {"consumer_session_timeout_ms": 3000, "consumer_heartbeat_interval_ms": 300,
               "consumer_rebalance_timeout_ms": 2000}  # fmt: skip
 
@@ -71,6 +72,19 @@ async def key_for(stack, tenant: str, *roles: str) -> dict:
 async def gateway(platform):
     async with httpx.AsyncClient(base_url=platform.gateway, timeout=10) as client:
         yield client
+
+
+async def test_readyz_says_when_each_services_consumer_is_in_its_group(platform, wait_for):
+    """`tremplin run` waits for it before saying the stack is ready (cli/tremplin_cli/stack.py)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def all_joined():
+            bodies = [(await client.get(f"{platform.urls[name]}/readyz")).json() for name in SERVICES]
+            return all(body["status"] == "ready" and body["consumer_joined"] is True for body in bodies)
+
+        assert await wait_for(all_joined, timeout=20)
+        gateway = (await client.get(f"{platform.gateway}/readyz")).json()
+        assert gateway["status"] == "ready"
 
 
 async def test_a_registered_participant_becomes_a_matching_candidate_within_seconds(platform, gateway, wait_for):

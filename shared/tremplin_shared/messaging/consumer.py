@@ -149,11 +149,13 @@ class _Rebalance(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.runner.joined = False  # a rebalance: until the group hands out partitions again
         # Let the batch in flight finish and commit before another member takes the partitions.
         async with self.runner.processing:
             log.info("partitions revoked", extra={"fields": {"partitions": [str(tp) for tp in revoked]}})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.runner.joined = True
         log.info("partitions assigned", extra={"fields": {"partitions": [str(tp) for tp in assigned]}})
 
 
@@ -192,6 +194,9 @@ class EventConsumer:
         self.processing = asyncio.Lock()
         self.applied_total = 0
         self.dead_lettered_total = 0
+        # In the group with its share of the partitions (maybe none): what it is sent, it consumes. A
+        # group's first join takes a few seconds; events written meanwhile wait for it, none are lost.
+        self.joined = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer = None
 
@@ -211,6 +216,7 @@ class EventConsumer:
         self._consumer.subscribe(self.topics, listener=_Rebalance(self))
 
     async def stop(self) -> None:
+        self.joined = False
         consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
         for client in (consumer, producer):
             if client is not None:
