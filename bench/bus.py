@@ -638,6 +638,15 @@ def print_report(args, raw: RawResult, full: FullResult, staged: FullResult | No
         + ", ".join(f"{k} {v / full.events * 1e6:,.0f} µs" for k, v in per_event.items() if v is not None),
         soft_wrap=True,
     )
+    if None not in per_event.values():  # what the CPUs allow: every core busy all along, nothing waiting
+        cpu_per_event = sum(per_event.values()) / full.events
+        ceiling = (os.cpu_count() or 1) / cpu_per_event
+        console.print(
+            f"(b) CPU-bound ceiling: {cpu_per_event * 1e6:,.0f} µs of CPU per event on {os.cpu_count()} CPUs → at most "
+            f"{ceiling:,.0f} events/s, a ratio of at most {ceiling / raw_rate:.2f}; (b) reached "
+            f"{full_rate / ceiling:.0%} of it",
+            soft_wrap=True,
+        )
     console.print(
         f"raw record: value {raw.value_bytes} B, headers {raw.header_bytes} B, raw group join {raw.join_s:.1f} s "
         f"(not timed); tremplin_shared from {Path(tremplin_shared.__file__).parent}"
