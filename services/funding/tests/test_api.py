@@ -731,6 +731,40 @@ async def test_a_backdated_change_of_hours_is_an_adjustment_of_the_months_it_tou
     assert again.status_code == 200 and again.json()["created"] == []  # 1 → 15 January were already at 35 h
 
 
+async def test_a_change_of_hours_recorded_by_mistake_is_withdrawn_and_its_months_adjusted_back(funding):
+    """35 h from 1 January, January run (1678.57). 24 h from 16 January is recorded by mistake and
+    January re-run (−272.28); the change is withdrawn: 35 h go on, and the next run of January puts the
+    272.28 back. Nothing is edited: three disbursements, each with the hours it was computed from."""
+    _, convention, (worker,) = await setup_convention(funding)
+    url = f"/api/v1/funding/conventions/{convention['id']}/workers/{worker['id']}/hours"
+    january = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    await funding.post(url, {"weekly_hours": "24", "valid_from": "2024-01-16"})
+    (mistake,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    assert mistake["total"] == "-272.28"
+    for headers, status in ((funding.funder(), 403), (funding.manager(), 200)):
+        withdrawn = await funding.client.delete(f"{url}/2024-01-16", headers=headers)
+        assert withdrawn.status_code == status, withdrawn.text
+    assert withdrawn.json()["weekly_hours"] == "35.00"
+    assert withdrawn.json()["hours"] == [{"valid_from": "2024-01-01", "weekly_hours": "35.00"}]
+    (back,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    (line,) = back["lines"]
+    assert (back["total"], line["expected"], line["hours"]) == ("272.28", "1678.57", [["35.00", 31]])
+    assert (await funding.get(f"/api/v1/funding/disbursements/{mistake['id']}"))["lines"][0]["hours"] == [
+        ["35.00", 15], ["24.00", 16]]  # fmt: skip
+    assert (await funding.get(f"/api/v1/funding/disbursements/{january['id']}"))["total"] == "1678.57"
+    # no such change any more, another territory's worker, the start row: nothing is removed
+    for path, headers, status in (
+        (f"{url}/2024-01-16", funding.manager(), 404),
+        (f"{url}/2024-01-16", funding.headers("manager-9", ("fund_manager",), tenant="cher"), 404),
+        (f"{url}/2024-01-01", funding.manager(), 409),
+        (f"{url}/2024-13-01", funding.manager(), 422),
+    ):
+        refused = await funding.client.delete(path, headers=headers)
+        assert refused.status_code == status and refused.headers["content-type"] == "application/problem+json", path
+    assert (await funding.get(f"/api/v1/funding/conventions/{convention['id']}/workers"))["items"][0]["hours"] == [
+        {"valid_from": "2024-01-01", "weekly_hours": "35.00"}]  # fmt: skip
+
+
 async def test_a_batch_failing_at_its_offsets_leaves_nothing(funding, monkeypatch):
     """Fault injection: the batch dies writing its offsets (its last write): no batch, the payment is
     still free for the next batch, the overpayment still wholly outstanding."""

@@ -322,6 +322,34 @@ async def record_hours(session, identity: Identity, convention_id, worker_id, bo
     return await get_worker(session, identity, convention_id, worker_id)
 
 
+async def remove_hours(session, identity: Identity, convention_id, worker_id, valid_from: date) -> dict:
+    """Withdraw a dated change of the worker's weekly hours (one recorded by mistake): the hours in force
+    before it go on. The row at the worker's start cannot go (409: correct it with a PATCH of
+    weekly_hours). A month already run gets an adjustment at its next run, never an edit; its lines keep
+    the hours they were computed from."""
+    async with session.begin():
+        await repo.lock_convention(session, identity.tenant, convention_id)
+        worker = await repo.get_worker(session, identity.tenant, convention_id, worker_id)
+        if worker is None:
+            raise NotFound(f"worker {worker_id} not found")
+        if valid_from == worker["start_date"]:
+            raise Conflict("the hours from the worker's start stay: correct them with a PATCH of weekly_hours",
+                           start_date=str(worker["start_date"]))  # fmt: skip
+        h = worker_hours.c
+        removed = await session.execute(
+            sa.delete(worker_hours).where(h.tenant == identity.tenant, h.worker_id == worker_id,
+                                          h.valid_from == valid_from)
+        )  # fmt: skip
+        if removed.rowcount == 0:
+            raise NotFound(f"no change of hours from {valid_from} for worker {worker_id}")
+        latest = (await repo.hours_of(session, identity.tenant, worker_ids=[worker_id]))[worker_id][-1]
+        await session.execute(
+            sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker_id)
+            .values(weekly_hours=latest.weekly_hours, updated_at=now())
+        )  # fmt: skip
+    return await get_worker(session, identity, convention_id, worker_id)
+
+
 async def patch_worker(session, identity: Identity, convention_id, worker_id, patch: WorkerPatch) -> dict:
     changes = {name: getattr(patch, name) for name in patch.model_fields_set}
     if "weekly_hours" in changes and changes["weekly_hours"] is None:

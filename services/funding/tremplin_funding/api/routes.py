@@ -174,6 +174,16 @@ async def record_hours(
     return await svc.record_hours(session, identity, convention_id, worker_id, body)
 
 
+@router.delete("/conventions/{convention_id}/workers/{worker_id}/hours/{valid_from}", response_model=WorkerOut)
+async def remove_hours(
+    convention_id: uuid.UUID, worker_id: uuid.UUID, valid_from: date, identity: Manager, session: DbSession
+):
+    """Withdraw the change of weekly hours from `valid_from` (recorded by mistake): the hours before it go on.
+    404 if there is none; 409 for the worker's start (PATCH its weekly_hours instead). A month already run
+    gets an adjustment at its next run."""
+    return await svc.remove_hours(session, identity, convention_id, worker_id, valid_from)
+
+
 # ------------------------------------------------------------------------------------------------- SMIC
 @router.get("/smic-rates", response_model=SmicList)
 async def list_smic(identity: Reader, session: DbSession):
