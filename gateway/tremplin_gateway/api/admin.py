@@ -74,7 +74,7 @@ async def audit(
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
     subject: str | None = None,
-    status_code: Annotated[int | None, Query(alias="status")] = None,
+    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntryOut]:
     await request.app.state.audit.flush()  # what is still queued, this request aside

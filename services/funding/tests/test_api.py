@@ -367,6 +367,8 @@ async def test_ledger_filters_pages_and_csv(funding):
     assert len(page["items"]) == 3 and page["next_after"] == page["items"][-1]["id"]
     rest = await funding.get("/api/v1/funding/ledger", limit=3, after=page["next_after"])
     assert len(rest["items"]) == 1
+    huge = await funding.client.get("/api/v1/funding/ledger", params={"after": 2**64}, headers=funding.funder())
+    assert huge.status_code == 422 and [e["field"] for e in huge.json()["errors"]] == ["after"]  # not a 500
     january = await funding.get("/api/v1/funding/ledger", period="2024-01")
     assert january["total"] == "1678.57"
     funder_id = fund["funders"][0]["id"]

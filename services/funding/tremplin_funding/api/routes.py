@@ -369,7 +369,7 @@ async def read_ledger(
     period: PeriodText | None = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    after: Annotated[int | None, Query(ge=0, description="next_after of the previous page")] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="next_after of the previous page")] = None,
     format: Literal["json", "csv"] = "json",
 ):
     """Every money movement, oldest first; never edited. format=csv exports every matching row."""
