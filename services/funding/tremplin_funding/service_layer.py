@@ -301,9 +301,14 @@ async def _set_hours(session, identity: Identity, worker: dict, valid_from: date
     value of its latest change. Runs of the months concerned compute the difference as adjustments."""
     await upsert(session, worker_hours, _hours_row(identity.tenant, worker["id"], valid_from, hours, at,
                                                    identity.subject), key=["worker_id", "valid_from"])  # fmt: skip
-    latest = (await repo.hours_of(session, identity.tenant, worker_ids=[worker["id"]]))[worker["id"]][-1]
+    await _follow_latest_hours(session, identity.tenant, worker["id"], at)
+
+
+async def _follow_latest_hours(session, tenant: str, worker_id, at) -> None:
+    """The worker's weekly_hours: the value of its latest dated change, after one was set or withdrawn."""
+    latest = (await repo.hours_of(session, tenant, worker_ids=[worker_id]))[worker_id][-1]
     await session.execute(
-        sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker["id"])
+        sa.update(workers).where(workers.c.tenant == tenant, workers.c.id == worker_id)
         .values(weekly_hours=latest.weekly_hours, updated_at=at)
     )  # fmt: skip
 
@@ -342,11 +347,7 @@ async def remove_hours(session, identity: Identity, convention_id, worker_id, va
         )  # fmt: skip
         if removed.rowcount == 0:
             raise NotFound(f"no change of hours from {valid_from} for worker {worker_id}")
-        latest = (await repo.hours_of(session, identity.tenant, worker_ids=[worker_id]))[worker_id][-1]
-        await session.execute(
-            sa.update(workers).where(workers.c.tenant == identity.tenant, workers.c.id == worker_id)
-            .values(weekly_hours=latest.weekly_hours, updated_at=now())
-        )  # fmt: skip
+        await _follow_latest_hours(session, identity.tenant, worker_id, now())
     return await get_worker(session, identity, convention_id, worker_id)
 
 
