@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import JSON, DateTime, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -21,6 +21,10 @@ def json_text(value) -> str:
     """A JSON column's value as compact JSON text: pydantic's serialiser, a fifth of `json.dumps`' time
     on the rows the services write (event headers, skills lists, flags)."""
     return to_json(value).decode()
+
+
+# JSON columns are read back with pydantic's parser too: the relay reads every event's headers.
+_JSON = {"json_serializer": json_text, "json_deserializer": from_json}
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,7 +42,7 @@ def ensure_sqlite_directory(url: str) -> None:
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         ensure_sqlite_directory(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -51,7 +55,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, pool_size=10, max_overflow=10, json_serializer=json_text)
+    engine = create_async_engine(url, pool_size=10, max_overflow=10, **_JSON)
     _ping_when_idle(engine)
     return engine
 

@@ -3,11 +3,11 @@
 A transaction that staged events wakes its engine's relay when it commits (`wake_on_commit`): the
 events leave at once, whoever wrote them (a route, a consumer, a background job)."""
 
-import json
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pydantic_core import from_json
 from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
@@ -97,5 +97,5 @@ async def outbox_stats(session: AsyncSession) -> tuple[int, float]:
 
 
 def decode_headers(stored: str | list) -> list[tuple[str, bytes]]:
-    items = json.loads(stored) if isinstance(stored, str) else stored
+    items = from_json(stored) if isinstance(stored, str) else stored
     return [(k, v.encode()) for k, v in items]
