@@ -254,6 +254,32 @@ async def test_a_rejection_releases_the_commitment(funding):
     assert kinds == ["committed", "committed", "released", "released"]
 
 
+async def test_a_funders_rejection_stands_until_the_inputs_change(funding):
+    _, convention, (worker, other) = await setup_convention(funding, workers=(("35", "2024-01-01"),
+                                                                               ("24", "2024-01-01")))  # fmt: skip
+    d = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"][0]
+    await funding.post(f"/api/v1/funding/disbursements/{d['id']}/reject", {"reason": "days present to check"},
+                       headers=funding.funder(), expect=200)  # fmt: skip
+    nothing = {"period": "2024-01", "run_id": None, "created": []}
+    assert await funding.post("/api/v1/funding/runs", {"period": "2024-01"}, expect=200) == nothing  # refused
+    # the manager corrects one worker (left on 15 January): only that worker is prepared again, in full
+    workers_url = f"/api/v1/funding/conventions/{convention['id']}/workers"
+    await funding.client.patch(f"{workers_url}/{worker['id']}", json={"end_date": "2024-01-15"},
+                               headers=funding.manager())  # fmt: skip
+    again = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    assert [(line["worker_id"], line["kind"], line["days_present"]) for d in again for line in d["lines"]] == [
+        (worker["id"], "cde", 15)]  # fmt: skip
+    assert again[0]["status"] == "prepared"
+    assert await funding.post("/api/v1/funding/runs", {"period": "2024-01"}, expect=200) == nothing
+    # the corrected line approved, a later rise of the other's hours is an ordinary new line for them
+    await funding.post(f"/api/v1/funding/disbursements/{again[0]['id']}/approve", headers=funding.funder(),
+                       expect=200)  # fmt: skip
+    await funding.client.patch(f"{workers_url}/{other['id']}", json={"weekly_hours": "28"},
+                               headers=funding.manager())  # fmt: skip
+    third = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
+    assert [(line["worker_id"], line["kind"]) for d in third for line in d["lines"]] == [(other["id"], "cde")]
+
+
 # ------------------------------------------------------------------------------------------ SEPA batches
 async def test_a_payment_batch_and_its_sepa_file_parsed_back(funding):
     fund, convention, _ = await setup_convention(funding, workers=(("35", "2024-01-01"), ("24", "2024-01-01")))

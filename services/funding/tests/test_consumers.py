@@ -64,6 +64,10 @@ async def test_a_hire_adds_the_worker_and_an_exit_ends_it(funding):
                               positive=False, at=date(2024, 6, 30))  # fmt: skip
     await apply(funding.app, exited, tenant="indre")  # another territory's exit changes nothing here
     assert (await funding.get(url))["items"][0]["end_date"] is None
+    for programme in ("rsa", "plie", "clause", "iae"):  # another programme's parcours: the EBE job goes on
+        other = exited.model_copy(update={"parcours_id": uuid.uuid4(), "programme": programme})
+        await apply(funding.app, other)
+    assert (await funding.get(url))["items"][0]["end_date"] is None
     await apply(funding.app, exited)
     assert (await funding.get(url))["items"][0]["end_date"] == "2024-06-30"
     # June is prorated to the 30th (all of it), July has nothing for them

@@ -406,11 +406,13 @@ async def on_placement_hired(session: AsyncSession, event: CloudEvent, data: Pla
 
 
 async def on_parcours_exited(session: AsyncSession, event: CloudEvent, data: ParcoursExitedV1) -> None:
-    """The participant's parcours exited: their open CDE workers end on the exit date — except on a
-    `durable_employment` exit. A worker hired in CDI by the EBE *is* in durable employment: that is
+    """The participant's TZCLD parcours exited: their open CDE workers end on the exit date — except on
+    a `durable_employment` exit. A worker hired in CDI by the EBE *is* in durable employment: that is
     the exit the 183-day rule gives them while they keep working there, and their CDE goes on. A worker
-    who leaves the EBE for another employer is ended by the fund manager (PATCH of the worker)."""
-    if data.exit_kind == "durable_employment":
+    who leaves the EBE for another employer is ended by the fund manager (PATCH of the worker).
+    Only the TZCLD parcours says whether someone works in the EBE: the Département closing their RSA
+    parcours, or a PLIE closing its own, leaves the CDE untouched."""
+    if data.programme != "tzcld" or data.exit_kind == "durable_employment":
         return
     await session.execute(
         sa.update(workers)
@@ -455,7 +457,9 @@ async def _ledger_rows(kind: str, disbursement: dict, parts: list[dict], actor: 
 async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> dict:
     """The CDE of every worker of every CDE convention for the month; one disbursement per convention
     that has something new. A worker already computed for the month gets an adjustment line for the
-    difference (if any), never an edit; running the month again with nothing changed creates nothing."""
+    difference (if any), never an edit; running the month again with nothing changed creates nothing.
+    A worker whose line a funder rejected is prepared again only once their CDE comes out different
+    (corrected inputs); a budget block that was rejected is prepared again as it is."""
     period = parse_period(body.period, "period")
     tenant = identity.tenant
     at = now()
@@ -474,6 +478,7 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
                 by_convention[worker["convention_id"]].append(worker)
             history = await repo.hours_of(session, tenant, convention_ids=[c["id"] for c in convention_rows])
             computed = await repo.computed_by_worker(session, tenant, str(period))
+            refused = await repo.refused_by_worker(session, tenant, str(period))
             already = await repo.conventions_with_disbursements(session, tenant, str(period))
             planned = []  # (convention, [line values])
             memo: dict = {}
@@ -491,6 +496,8 @@ async def run_period(session: AsyncSession, identity: Identity, body: RunIn) -> 
                                                            hours=hours) if span else ABSENT)  # fmt: skip
                         except NoSmicRate as exc:
                             raise invalid(("period", f"{exc}: add it with PUT /api/v1/funding/smic-rates/…")) from None
+                    if refused.get(worker["id"]) == cde.amount:  # a funder refused this very amount
+                        continue
                     before = computed.get(worker["id"])
                     delta = cde.amount - (before if before is not None else ZERO)
                     if delta == 0 and (before is not None or cde.amount == 0):

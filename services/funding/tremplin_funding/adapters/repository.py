@@ -272,6 +272,26 @@ async def computed_by_worker(session: AsyncSession, tenant: str, period: str) ->
     return {worker_id: Decimal(total) for worker_id, total in rows}
 
 
+async def refused_by_worker(session: AsyncSession, tenant: str, period: str) -> dict[uuid.UUID, Decimal]:
+    """For each worker whose latest line of `period` was refused by a funder (a *prepared* disbursement
+    rejected, not a budget block released), the worker's CDE as computed for that line (`expected`)."""
+    lines, d, t = disbursement_lines, disbursements, disbursement_transitions
+    refused_from_prepared = (
+        sa.select(t.c.id)
+        .where(t.c.tenant == tenant, t.c.disbursement_id == d.c.id, t.c.to_status == "rejected",
+               t.c.from_status == "prepared")
+        .exists()
+    )  # fmt: skip
+    rows = await session.execute(
+        sa.select(lines.c.worker_id, lines.c.expected, sa.and_(d.c.status == "rejected", refused_from_prepared))
+        .join(d, d.c.id == lines.c.disbursement_id)
+        .where(lines.c.tenant == tenant, lines.c.period == period, d.c.tenant == tenant)
+        .order_by(lines.c.id)
+    )
+    latest = {worker_id: (Decimal(expected), bool(refused)) for worker_id, expected, refused in rows}
+    return {worker_id: expected for worker_id, (expected, refused) in latest.items() if refused}
+
+
 async def conventions_with_disbursements(session: AsyncSession, tenant: str, period: str) -> set[uuid.UUID]:
     rows = await session.execute(
         sa.select(disbursements.c.convention_id)

@@ -2,8 +2,9 @@
 
 prepared → approved → paid, or prepared → rejected. A disbursement that would exceed its fund's
 envelope for the year is born `blocked_budget`: it is never approved nor paid, only rejected (which
-lets a later run prepare it again once the envelope allows). The approver (or rejecter) must be
-another person than the preparer (four-eyes rule).
+lets a later run prepare it again once the envelope allows). A *prepared* disbursement rejected is a
+funder refusing those amounts: a later run prepares a worker of it again only once their CDE comes
+out different. The approver (or rejecter) must be another person than the preparer (four-eyes rule).
 """
 
 from decimal import Decimal
