@@ -213,17 +213,100 @@ def test_decide_refuses_only_without_eligibility_or_a_facilitator_reason(eligibl
     assert eligibility.stands(decision.eligible, decision.override_reason)
 
 
-def test_outcomes():
-    assert outcomes.measure_date(date(2026, 3, 1), 6) == date(2026, 9, 30)
+H, X, T = outcomes.Hire, outcomes.Exit, outcomes.Transition
+D6 = date(2026, 9, 30)  # the 6-month measure date of clause hours ending in March 2026
+
+
+def on(day: date, hires=(), exits=(), moves=()) -> bool:
+    return outcomes.in_work_or_training_on(day, outcomes.History(tuple(hires), tuple(exits), tuple(moves)))
+
+
+def test_measure_dates():
+    assert outcomes.measure_date(date(2026, 3, 1), 6) == D6
     assert outcomes.measure_date(date(2026, 8, 1), 6) == date(2027, 2, 28)
-    hired = [outcomes.Milestone(date(2026, 5, 1), True)]
-    dropped = [*hired, outcomes.Milestone(date(2026, 7, 15), False)]
-    assert outcomes.status_on(date(2026, 9, 30), hired) is True
-    assert outcomes.status_on(date(2026, 4, 30), hired) is False
-    assert outcomes.status_on(date(2026, 9, 30), dropped) is False
+    assert outcomes.measure_date(date(9999, 1, 1), 12) == date.max
+
+
+def test_the_clause_hire_counts_only_as_a_cdi_with_no_end_known():
+    clause_cdd, clause_cdi = H(date(2026, 1, 5), "cdd"), H(date(2026, 1, 5), "cdi")
+    assert on(D6, [clause_cdd]) is False  # a CDD's end is not in the events: not known to hold
+    assert on(D6, [H(date(2026, 1, 5), "interim")]) is False
+    assert on(D6, [clause_cdi]) is True and on(D6, [H(date(2026, 1, 5), "ebe_cdi")]) is True
+    assert on(date(2026, 1, 4), [clause_cdi]) is False  # not before it starts
+    assert on(D6, [clause_cdi], [X(date(2026, 7, 15), "dropped_out", "p")]) is False
+    assert on(D6, [clause_cdi], [X(date(2026, 7, 15), "temporary_employment", "p")]) is False  # another job
+    assert on(D6, [clause_cdi], [X(date(2026, 7, 15), "durable_employment", "p")]) is True  # the same job
+    assert on(D6, [clause_cdi], [X(date(2026, 1, 5), "other", "p")]) is True  # an end must come after the start
+    assert on(D6, [clause_cdi], [X(date(2026, 10, 1), "dropped_out", "p")]) is True  # after the measure date
+    assert on(D6, [clause_cdi], moves=[T(date(2026, 6, 1), "p", "employed", "supported")]) is False
+    assert on(D6, [clause_cdi], moves=[T(date(2026, 6, 1), "p", "employed", "exited", "durable_employment")])
+    assert on(D6, [clause_cdi, H(date(2026, 5, 1), "cdd")]) is False  # a later fixed-term hire supersedes it
+    assert on(D6, [clause_cdd, H(date(2026, 5, 1), "cdi")]) is True
+
+
+def test_exits_and_fixed_term_hires_after_the_clause_do_not_count_by_themselves():
+    for kind in ("durable_employment", "temporary_employment", "qualifying_training", "business_creation"):
+        assert on(D6, exits=[X(date(2026, 6, 10), kind, "p")]) is False
+    assert on(D6, [H(date(2026, 9, 1), "cdd")]) is False
+    assert on(D6, [H(date(2026, 10, 1), "cdi")]) is False  # after the measure date: not yet
+
+
+def test_a_parcours_employed_or_in_training_on_the_measure_date():
+    employed = T(date(2026, 5, 4), "p", "supported", "employed")
+    assert on(D6, moves=[employed]) is True
+    assert on(D6, moves=[T(date(2026, 8, 1), "p", "supported", "training")]) is True
+    assert on(D6, moves=[employed, T(date(2026, 9, 1), "p", "employed", "supported")]) is False
+    assert on(D6, moves=[employed, T(date(2026, 10, 1), "p", "employed", "supported")]) is True
+    assert on(D6, moves=[employed], exits=[X(date(2026, 9, 30), "durable_employment", "p")]) is False  # closed
+    assert on(D6, moves=[employed], exits=[X(date(2026, 9, 30), "moved", "q")]) is True  # another parcours
+    # Two moves of one parcours on one day: the event time orders them; without it, nothing is assumed.
+    later = datetime(2026, 9, 1, 10, tzinfo=UTC)
+    out_first = T(date(2026, 9, 1), "p", "employed", "supported", seq=later - timedelta(hours=1))
+    assert on(D6, moves=[employed, T(date(2026, 9, 1), "p", "supported", "employed", seq=later), out_first])
+    unordered = [T(date(2026, 9, 1), "p", "employed", "supported"), T(date(2026, 9, 1), "p", "supported", "employed")]
+    assert on(D6, moves=[employed, *unordered]) is False
+
+
+def test_outcome_share():
+    histories = {
+        "a": outcomes.History(hires=(H(date(2026, 1, 5), "cdi"),)),
+        "b": outcomes.History(hires=(H(date(2026, 1, 5), "cdd"),)),
+    }
     share = outcomes.outcome_share(
-        {"a": date(2026, 1, 1), "b": date(2026, 1, 1), "c": date(2026, 1, 1), "d": date(2026, 11, 1)},
-        {"a": hired, "b": dropped}, 6, as_of=date(2026, 12, 31),
+        {"a": date(2026, 3, 1), "b": date(2026, 3, 1), "c": date(2026, 3, 1), "d": date(2026, 11, 1)},
+        histories, 6, as_of=date(2026, 12, 31),
     )  # fmt: skip
     assert (share.measured, share.in_work_or_training, share.share) == (3, 1, D("0.3333"))
     assert outcomes.outcome_share({}, {}, 12, date(2026, 1, 1)).share is None
+
+
+DAYS = st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31))
+STATES = st.sampled_from(["supported", "immersion", "training", "employed", "exited"])
+CONTRACTS = st.sampled_from(["cdi", "cdd", "interim", "apprenticeship", "subsidised", "ebe_cdi"])
+EXIT_KINDS = st.sampled_from(["durable_employment", "temporary_employment", "qualifying_training", "moved", "other"])
+PARCOURS = st.sampled_from(["p", "q"])
+HIRES = st.builds(H, DAYS, CONTRACTS)
+EXITS = st.builds(X, DAYS, EXIT_KINDS, PARCOURS)
+SEQS = st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC))
+MOVES = st.builds(T, DAYS, PARCOURS, STATES, STATES, st.one_of(st.none(), st.just("durable_employment")), SEQS)
+
+
+@given(DAYS, st.lists(HIRES, max_size=4), st.lists(EXITS, max_size=3), st.lists(MOVES, max_size=5), st.randoms())
+def test_the_status_on_a_day_depends_only_on_what_is_dated_on_or_before_it(day, hires, exits, moves, rnd):
+    before = on(day, [h for h in hires if h.start <= day], [e for e in exits if e.at <= day],
+                [t for t in moves if t.at <= day])  # fmt: skip
+    assert on(day, hires, exits, moves) == before  # what comes later does not change the past
+    for facts in (hires, exits, moves):
+        rnd.shuffle(facts)
+    assert on(day, hires, exits, moves) == before  # nor does the order facts arrive in
+
+
+@given(DAYS, st.lists(HIRES, max_size=4), st.lists(EXITS, max_size=3), st.lists(MOVES, max_size=5))
+def test_only_an_open_ended_hire_or_a_current_work_or_training_state_can_count(day, hires, exits, moves):
+    fixed_term = [h for h in hires if h.contract_type not in outcomes.OPEN_ENDED]
+    idle = [t for t in moves if t.to_state not in outcomes.CURRENT_STATES]
+    assert on(day, fixed_term, exits, idle) is False
+    if on(day, hires, exits, moves):
+        assert any(h.start <= day and h.contract_type in outcomes.OPEN_ENDED for h in hires) or any(
+            t.at <= day and t.to_state in outcomes.CURRENT_STATES for t in moves
+        )

@@ -4,11 +4,15 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 
+from tremplin_clauses.adapters.orm import participant_transitions
 from tremplin_clauses.adapters.projection import HANDLERS, count_known, get_known
+from tremplin_clauses.adapters.reports_repository import histories
 from tremplin_clauses.config import Settings
 from tremplin_clauses.main import create_app
 from tremplin_shared.events import (
+    ParcoursTransitionedV1,
     ParticipantErasedV1,
     ParticipantFlags,
     ParticipantProfileChangedV1,
@@ -58,3 +62,30 @@ async def test_flags_are_kept_with_their_date_and_erasure_purges(clauses):
     async with clauses.state.sessionmaker() as session:
         assert await get_known(session, "loir-et-cher", pid) is None
         assert await count_known(session, "indre") == 1  # the other tenant's participant stays
+
+
+async def test_parcours_moves_are_kept_once_per_event_and_erasure_purges_them(clauses):
+    pid, parcours = uuid.uuid4(), uuid.uuid4()
+    move = ParcoursTransitionedV1(parcours_id=parcours, participant_id=pid, programme="plie",
+                                  from_state="supported", to_state="employed", at=date(2026, 5, 4))  # fmt: skip
+    event = new_event(move, tenant="loir-et-cher", source="/t")
+    for _ in range(2):  # a redelivery (or a rebuild) writes the same row again
+        async with clauses.state.sessionmaker() as session, session.begin():
+            await HANDLERS[move.ce_type](session, event, move)
+    await apply(clauses, "indre", move)  # the same ids in another territory: another person's history
+    async with clauses.state.sessionmaker() as session:
+        known = await histories(session, "loir-et-cher", [pid])
+        count = sa.select(sa.func.count()).select_from(participant_transitions)
+        assert (await session.execute(count)).scalar_one() == 2
+    (kept,) = known[pid].transitions
+    assert (kept.at, kept.parcours, kept.from_state, kept.to_state) == (
+        date(2026, 5, 4),
+        parcours,
+        "supported",
+        "employed",
+    )
+
+    await apply(clauses, "loir-et-cher", ParticipantErasedV1(participant_id=pid, erased_at=datetime.now(UTC)))
+    async with clauses.state.sessionmaker() as session:
+        assert await histories(session, "loir-et-cher", [pid]) == {}
+        assert pid in await histories(session, "indre", [pid])

@@ -23,7 +23,7 @@ from tremplin_shared.identity import Identity
 from .adapters import reports_repository as reads
 from .adapters.repository import from_centi, lot_totals
 from .domain.hours import MODES, first_of_month
-from .domain.outcomes import WORK_OR_TRAINING, Milestone, outcome_share
+from .domain.outcomes import outcome_share
 from .domain.progress import lot_progress, market_progress
 from .service_layer import get_market, invalid
 
@@ -85,15 +85,10 @@ async def territory_report(session: AsyncSession, identity: Identity, start: dat
 
 async def _outcomes(session: AsyncSession, tenant: str, participant_ids: list, last: date, as_of: date) -> dict:
     last_months = await reads.last_validated_months(session, tenant, participant_ids, last)
-    hires, exits = await reads.milestones(session, tenant, participant_ids)
-    milestones: dict[uuid.UUID, list[Milestone]] = defaultdict(list)
-    for pid, start_date in hires:
-        milestones[pid].append(Milestone(start_date, True))
-    for pid, at, kind in exits:
-        milestones[pid].append(Milestone(at, kind in WORK_OR_TRAINING))
+    histories = await reads.histories(session, tenant, participant_ids)
     result = {}
     for months in (6, 12):
-        share = outcome_share(last_months, milestones, months, as_of)
+        share = outcome_share(last_months, histories, months, as_of)
         result[f"after_{months}_months"] = {
             "measured": share.measured,
             "in_work_or_training": share.in_work_or_training,

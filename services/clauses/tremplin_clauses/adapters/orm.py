@@ -41,7 +41,8 @@ participant_flags = sa.Table(
 )
 
 # What happened to participants after (or besides) their clause work, for the 6/12-month outcomes:
-# parcours exits (participants events) and hires (matching's placement.hired). Purged on erasure.
+# parcours exits and transitions (participants events) and hires (matching's placement.hired). Purged
+# on erasure.
 participant_exits = sa.Table(
     "participant_exits",
     metadata,
@@ -62,6 +63,23 @@ participant_hires = sa.Table(
     sa.Column("contract_type", sa.String(30), nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Index("ix_participant_hires_participant", "tenant", "participant_id"),
+)
+
+# Every parcours move (parcours.transitioned), one row per event: which parcours is `employed` or
+# `training` on a measure date, and when someone left `employed`. `event_time` orders one day's moves.
+participant_transitions = sa.Table(
+    "participant_transitions",
+    metadata,
+    sa.Column("tenant", sa.String(100), primary_key=True),
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("parcours_id", sa.Uuid, nullable=False),
+    sa.Column("participant_id", sa.Uuid, nullable=False),
+    sa.Column("from_state", sa.String(20), nullable=False),
+    sa.Column("to_state", sa.String(20), nullable=False),
+    sa.Column("exit_kind", sa.String(30), nullable=True),
+    sa.Column("at", sa.Date, nullable=False),
+    sa.Column("event_time", UtcDateTime, nullable=False),
+    sa.Index("ix_participant_transitions_participant", "tenant", "participant_id"),
 )
 
 # A market (operation) of a buyer, with its lots. (tenant, reference) is unique.

@@ -1,6 +1,6 @@
 """What this service knows of participants, from participants and matching events: publics (clause
-eligibility, and the dated history of their computations) and sex, parcours exits and hires (for the
-6/12-month outcomes). Purged on erasure."""
+eligibility, and the dated history of their computations) and sex, parcours transitions and exits and
+hires (for the 6/12-month outcomes). Purged on erasure."""
 
 import uuid
 from datetime import UTC, date, datetime
@@ -14,6 +14,7 @@ from tremplin_shared.db import upsert
 from tremplin_shared.events import (
     CloudEvent,
     ParcoursExitedV1,
+    ParcoursTransitionedV1,
     ParticipantErasedV1,
     ParticipantProfileChangedV1,
     ParticipantRegisteredV1,
@@ -27,6 +28,7 @@ from .orm import (
     participant_exits,
     participant_flags,
     participant_hires,
+    participant_transitions,
     placements,
 )
 
@@ -171,6 +173,26 @@ async def on_parcours_exited(session: AsyncSession, event: CloudEvent, data: Par
     )
 
 
+async def on_parcours_transitioned(session: AsyncSession, event: CloudEvent, data: ParcoursTransitionedV1) -> None:
+    """Keep every move, once per event (a redelivery or a rebuild writes the same row again)."""
+    await upsert(
+        session,
+        participant_transitions,
+        {
+            "tenant": event.tenant,
+            "event_id": event.id,
+            "parcours_id": data.parcours_id,
+            "participant_id": data.participant_id,
+            "from_state": data.from_state,
+            "to_state": data.to_state,
+            "exit_kind": data.exit_kind,
+            "at": data.at,
+            "event_time": _utc(event.time),
+        },
+        key=["tenant", "event_id"],
+    )
+
+
 async def record_hire(session: AsyncSession, event: CloudEvent, data: PlacementHiredV1) -> None:
     await upsert(
         session,
@@ -190,7 +212,7 @@ async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: 
     """Forget the person: the projections go; the ledger (hours a buyer has the proof of) stays, under
     a new random id that nothing links to the person any more."""
     tenant, pid = event.tenant, data.participant_id
-    for table in (known_participants, participant_flags, participant_exits, participant_hires):
+    for table in (known_participants, participant_flags, participant_exits, participant_hires, participant_transitions):
         await session.execute(delete(table).where(table.c.tenant == tenant, table.c.participant_id == pid))
     alias = uuid.uuid4()
     for table in (placements, hours_entries):
@@ -204,6 +226,7 @@ HANDLERS = {
     ParticipantProfileChangedV1.ce_type: on_participant_profile_changed,
     ParticipantErasedV1.ce_type: on_participant_erased,
     ParcoursExitedV1.ce_type: on_parcours_exited,
+    ParcoursTransitionedV1.ce_type: on_parcours_transitioned,
 }
 
 

@@ -1,5 +1,6 @@
-"""The reads behind the reports: validated hours with what they are counted by, and the milestones
-(hires, exits) of the participants concerned. Every query scoped by tenant."""
+"""The reads behind the reports: validated hours with what they are counted by, and the situations
+over time (hires, parcours exits and transitions) of the participants concerned. Every query scoped
+by tenant."""
 
 import uuid
 from datetime import date
@@ -7,7 +8,17 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .orm import hours_entries, known_participants, lots, markets, participant_exits, participant_hires, placements
+from ..domain.outcomes import Exit, Hire, History, Transition
+from .orm import (
+    hours_entries,
+    known_participants,
+    lots,
+    markets,
+    participant_exits,
+    participant_hires,
+    participant_transitions,
+    placements,
+)
 
 
 async def validated_rows(
@@ -66,18 +77,40 @@ async def last_validated_months(
     return {pid: month for pid, month in await session.execute(stmt)}
 
 
-async def milestones(session: AsyncSession, tenant: str, participant_ids: list[uuid.UUID]) -> tuple[list, list]:
-    """(hires: (participant, start_date), exits: (participant, at, exit_kind)) of these participants."""
+async def histories(session: AsyncSession, tenant: str, participant_ids: list[uuid.UUID]) -> dict[uuid.UUID, History]:
+    """{participant: History} of these participants (those with nothing known are left out)."""
     if not participant_ids:
-        return [], []
-    hires = await session.execute(
-        sa.select(participant_hires.c.participant_id, participant_hires.c.start_date).where(
-            participant_hires.c.tenant == tenant, participant_hires.c.participant_id.in_(participant_ids)
+        return {}
+    hires, exits, moves = participant_hires, participant_exits, participant_transitions
+    found: dict[uuid.UUID, tuple[list, list, list]] = {}
+
+    def of(pid: uuid.UUID) -> tuple[list, list, list]:
+        return found.setdefault(pid, ([], [], []))
+
+    for r in await session.execute(
+        sa.select(hires.c.participant_id, hires.c.start_date, hires.c.contract_type).where(
+            hires.c.tenant == tenant, hires.c.participant_id.in_(participant_ids)
         )
-    )
-    exits = await session.execute(
-        sa.select(participant_exits.c.participant_id, participant_exits.c.at, participant_exits.c.exit_kind).where(
-            participant_exits.c.tenant == tenant, participant_exits.c.participant_id.in_(participant_ids)
+    ):
+        of(r.participant_id)[0].append(Hire(r.start_date, r.contract_type))
+    for r in await session.execute(
+        sa.select(exits.c.participant_id, exits.c.parcours_id, exits.c.at, exits.c.exit_kind).where(
+            exits.c.tenant == tenant, exits.c.participant_id.in_(participant_ids)
         )
-    )
-    return list(hires), list(exits)
+    ):
+        of(r.participant_id)[1].append(Exit(r.at, r.exit_kind, r.parcours_id))
+    for r in await session.execute(
+        sa.select(
+            moves.c.participant_id,
+            moves.c.parcours_id,
+            moves.c.at,
+            moves.c.from_state,
+            moves.c.to_state,
+            moves.c.exit_kind,
+            moves.c.event_time,
+        ).where(moves.c.tenant == tenant, moves.c.participant_id.in_(participant_ids))
+    ):
+        of(r.participant_id)[2].append(
+            Transition(r.at, r.parcours_id, r.from_state, r.to_state, r.exit_kind, r.event_time)
+        )
+    return {pid: History(tuple(h), tuple(e), tuple(t)) for pid, (h, e, t) in found.items()}
