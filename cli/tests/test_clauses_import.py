@@ -132,6 +132,32 @@ async def test_a_clean_sheet_is_declared_whole(ledger, tmp_path):
     assert sorted(rows) == [("declared", "Bâtiments du Loir")] * 3 + [("declared", "t")]
 
 
+async def test_a_sheet_may_give_each_months_mode_and_contract(ledger, tmp_path):
+    url, _, (a, _, _) = ledger
+    file = tmp_path / "heures-modes.csv"
+    file.write_text("market_reference,lot_number,participant_id,month,hours,mode,contract_type\n"
+                    f"CD41-COL,1,{a},2026-03,110,,\n"  # the placement's
+                    f"CD41-COL,1,{a},2026-04,100,temp_work_etti,interim\n"
+                    f"CD41-COL,1,{a},2026-05,100,stage,interim\n", encoding="utf-8")  # fmt: skip
+    result = await asyncio.to_thread(tremplin, url, str(file), "--tenant", TENANT)
+    assert result.exit_code == 1 and "1 error(s)" in result.output, result.output
+    report = list(csv.reader((tmp_path / "heures-modes.errors.csv").open(encoding="utf-8")))
+    assert [(line, field) for line, field, _ in report[1:]] == [("4", "mode")]
+    file.write_text("\n".join(file.read_text(encoding="utf-8").splitlines()[:3]) + "\n", encoding="utf-8")
+    assert (await asyncio.to_thread(tremplin, url, str(file), "--tenant", TENANT)).exit_code == 0
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.select(hours_entries.c.month, hours_entries.c.mode,
+                                                 hours_entries.c.contract_type)
+                                       .order_by(hours_entries.c.month))).all()  # fmt: skip
+    finally:
+        await engine.dispose()
+    placed = rows[0][1:]  # the entry made through the API before, with the placement's mode and contract
+    assert [(f"{m:%Y-%m}", mode, ct) for m, mode, ct in rows[1:]] == [
+        ("2026-03", *placed), ("2026-04", "temp_work_etti", "interim")]  # fmt: skip
+
+
 async def test_another_territory_sees_no_lot_and_bad_headers_stop_early(ledger, tmp_path):
     url, lots, (a, _, _) = ledger
     file = write_csv(tmp_path / "h.csv", [["", "", lots[0], a, "2026-03", "10"]])

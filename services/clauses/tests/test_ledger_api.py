@@ -279,3 +279,35 @@ async def test_lowering_the_required_hours_can_complete_a_lot(clauses):
     patched = await clauses.client.patch(url, json={"required_hours": "120"}, headers=clauses.headers())
     assert patched.json()["completed_at"] is not None
     assert (await event_types(clauses.app)).count(ClauseLotCompletedV1.ce_type) == 1
+
+
+async def test_each_months_hours_carry_their_own_mode_and_contract(clauses):
+    """An ETTI mission, then a direct hire on the same lot: the placement's mode and contract by default,
+    the month's own when given; the report counts the placement under both contracts."""
+    lot = (await clauses.market())["lots"][0]
+    pid = await clauses.participant(eligible=True)
+    await clauses.place(lot["id"], pid, mode="temp_work_etti", contract_type="interim")
+    url = f"/api/v1/clauses/lots/{lot['id']}/hours"
+    mission = await clauses.declare(lot["id"], pid, "2026-02", 120)
+    assert (mission.json()["mode"], mission.json()["contract_type"]) == ("temp_work_etti", "interim")
+    hired = await clauses.client.post(url, json={"participant_id": pid, "month": "2026-03", "hours": "151.67",
+                                                 "mode": "direct_hire", "contract_type": "cdi"},
+                                      headers=clauses.headers())  # fmt: skip
+    assert hired.status_code == 201, hired.text
+    assert (hired.json()["mode"], hired.json()["contract_type"]) == ("direct_hire", "cdi")
+    for entry in (mission.json(), hired.json()):
+        assert (await clauses.validate(entry["id"])).status_code == 200
+    listed = (await clauses.client.get(url, headers=clauses.headers())).json()["items"]
+    assert sorted((e["month"], e["mode"], e["contract_type"]) for e in listed) == [
+        ("2026-02", "temp_work_etti", "interim"), ("2026-03", "direct_hire", "cdi")]  # fmt: skip
+    report = (await clauses.client.get("/api/v1/clauses/reports", params={"from": "2026-01-01", "to": "2026-12-31"},
+                                       headers=clauses.headers())).json()  # fmt: skip
+    assert report["contracts_by_type"] == {"cdi": 1, "interim": 1}
+    assert {m: (f["placements"], f["validated_hours"]) for m, f in report["fulfilment_modes"].items()} == {
+        "direct_hire": (1, "151.67"), "temp_work_etti": (1, "120.00")}  # fmt: skip
+    # a mode or contract outside the lists: 422 on the field, nothing written
+    for field, value in (("mode", "stage"), ("contract_type", "freelance")):
+        bad = await clauses.client.post(url, json={"participant_id": pid, "month": "2026-04", "hours": "10",
+                                                   field: value}, headers=clauses.headers())  # fmt: skip
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text
+    assert await count(clauses.app, hours_entries) == 2

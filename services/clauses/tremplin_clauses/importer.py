@@ -31,7 +31,8 @@ from .service_layer import HoursRefused, stage_hours
 LOT_BY_ID = ("lot_id",)
 LOT_BY_REFERENCE = ("market_reference", "lot_number")
 HOURS_COLUMNS = ("participant_id", "month", "hours")
-COLUMNS = (*LOT_BY_ID, *LOT_BY_REFERENCE, *HOURS_COLUMNS)
+OPTIONAL_COLUMNS = ("mode", "contract_type")  # the placement's when absent or empty
+COLUMNS = (*LOT_BY_ID, *LOT_BY_REFERENCE, *HOURS_COLUMNS, *OPTIONAL_COLUMNS)
 REPORT_EVERY = 200
 
 # (rows done since the last call, rows in all when known)
@@ -109,7 +110,7 @@ async def import_file(
                     report.errors.append(RowError(line, "-", f"{len(record)} cells for {len(header)} columns"))
                     continue
                 cells = {name: value.strip() for name, value in zip(header, record, strict=False)}
-                body = {k: cells.get(k) or None for k in HOURS_COLUMNS}
+                body = {k: cells.get(k) or None for k in (*HOURS_COLUMNS, *OPTIONAL_COLUMNS)}
                 if body["hours"]:
                     body["hours"] = body["hours"].replace(",", ".").replace(" ", "")
                 try:
@@ -126,7 +127,7 @@ async def import_file(
                     continue
                 try:
                     await stage_hours(session, tenant, declared_by, lot, parsed.participant_id, parsed.month,
-                                      parsed.hours)  # fmt: skip
+                                      parsed.hours, parsed.mode, parsed.contract_type)  # fmt: skip
                 except HoursRefused as exc:
                     others = exc.extra.get("other_entries")
                     for name, message in exc.errors:

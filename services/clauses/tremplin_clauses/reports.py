@@ -2,8 +2,9 @@
 
 Territory report for a period (`from`, `to`: the months they fall in, both included): validated
 hours, operations (markets with validated hours), distinct buyers (SIRET), distinct participants,
-participants by sex, contracts by type and fulfilment modes (placements with validated hours; hours
-per mode), hours per month, and the outcome shares 6 and 12 months after each participant's last
+participants by sex, contracts by type and fulfilment modes (placements with validated hours under
+each, from the entries' own mode and contract: a placement whose contract changed counts under both;
+hours per mode), hours per month, and the outcome shares 6 and 12 months after each participant's last
 clause hours (domain/outcomes.py). The buyer-facing report of one market is the proof a buyer asks
 for: per lot and month, the validated hours, who validated them and when, and the people counted
 (numbered, not named).
@@ -41,7 +42,8 @@ async def territory_report(session: AsyncSession, identity: Identity, start: dat
     rows = await reads.validated_rows(session, identity.tenant, first, last)
     total = 0
     markets, buyers, people = set(), set(), {}
-    placements: dict[uuid.UUID, tuple[str, str]] = {}
+    contracts_seen: set[tuple[uuid.UUID, str]] = set()  # (placement, contract type)
+    modes_seen: set[tuple[uuid.UUID, str]] = set()  # (placement, mode)
     mode_hours: dict[str, int] = defaultdict(int)
     month_hours: dict[date, int] = defaultdict(int)
     for r in rows:
@@ -49,7 +51,8 @@ async def territory_report(session: AsyncSession, identity: Identity, start: dat
         markets.add(r.market_id)
         buyers.add(r.buyer_siret)
         people[r.participant_id] = r.sex
-        placements[r.placement_id] = (r.mode, r.contract_type)
+        contracts_seen.add((r.placement_id, r.contract_type))
+        modes_seen.add((r.placement_id, r.mode))
         mode_hours[r.mode] += r.hours_centi
         month_hours[r.month] += r.hours_centi
     by_sex = {s: 0 for s in (*SEXES, "unknown")}
@@ -57,8 +60,9 @@ async def territory_report(session: AsyncSession, identity: Identity, start: dat
         by_sex[sex if sex in SEXES else "unknown"] += 1
     contracts: dict[str, int] = defaultdict(int)
     mode_placements: dict[str, int] = defaultdict(int)
-    for mode, contract_type in placements.values():
+    for _, contract_type in contracts_seen:
         contracts[contract_type] += 1
+    for _, mode in modes_seen:
         mode_placements[mode] += 1
     outcomes = await _outcomes(session, identity.tenant, list(people), last, as_of)
     return {

@@ -481,9 +481,12 @@ async def stage_hours(
     participant_id: uuid.UUID,
     month: date,
     hours: Decimal,
+    mode: str | None = None,
+    contract_type: str | None = None,
 ) -> dict:
     """In the caller's transaction: check and insert one declared entry (HoursRefused if it may not be).
-    Entries staged earlier in the same transaction count against the cap (the CSV import relies on it)."""
+    Entries staged earlier in the same transaction count against the cap (the CSV import relies on it).
+    The month's mode and contract type are the placement's unless given (the person's contract changed)."""
     placement = await repo.find_placement(session, tenant, lot["id"], participant_id)
     if placement is None:
         raise HoursRefused([("participant_id", "this participant has no placement on this lot")])
@@ -515,6 +518,8 @@ async def stage_hours(
         "participant_id": participant_id,
         "month": month,
         "hours": hours,
+        "mode": mode or placement["mode"],
+        "contract_type": contract_type or placement["contract_type"],
         "status": ledger.INITIAL,
         "declared_by": actor,
         "declared_at": now(),
@@ -532,9 +537,8 @@ async def declare_hours(
     async with session.begin():
         lot = await get_lot(session, identity, lot_id)
         try:
-            row = await stage_hours(
-                session, identity.tenant, identity.subject, lot, body.participant_id, body.month, body.hours
-            )
+            row = await stage_hours(session, identity.tenant, identity.subject, lot, body.participant_id, body.month,
+                                    body.hours, body.mode, body.contract_type)  # fmt: skip
         except HoursRefused as exc:
             if exc.status == 409:
                 raise Conflict(exc.errors[0][1], **exc.extra) from None

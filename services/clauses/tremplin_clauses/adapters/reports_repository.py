@@ -39,8 +39,8 @@ async def validated_rows(
             lot.c.number.label("lot_number"),
             m.c.id.label("market_id"),
             m.c.buyer_siret,
-            p.c.mode,
-            p.c.contract_type,
+            h.c.mode,
+            h.c.contract_type,
             k.c.sex,
         )
         .select_from(

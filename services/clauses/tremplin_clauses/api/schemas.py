@@ -241,6 +241,12 @@ class HoursIn(_In):
     participant_id: uuid.UUID
     month: Month
     hours: Hours
+    mode: FulfilmentMode | None = Field(
+        default=None, description="This month's fulfilment mode; the placement's if absent"
+    )
+    contract_type: ContractType | None = Field(
+        default=None, description="This month's contract type; the placement's if absent"
+    )
 
 
 class RejectIn(_In):
@@ -261,6 +267,8 @@ class HoursOut(BaseModel):
     participant_id: uuid.UUID
     month: Month
     hours: Decimal
+    mode: FulfilmentMode
+    contract_type: str
     status: HoursStatus
     allowed: list[HoursStatus] = Field(description="The statuses it may go to next")
     declared_by: str | None
