@@ -5,8 +5,9 @@ Vendôme), a few EBE workers among the demo people, the run of last month: one d
 The demo key prepared them, and the four-eyes rule wants another person to approve: when the gateway
 lets the demo admin create a `funder` key (`POST /api/v1/admin/api-keys`), that funder approves the
 first one, which goes into a SEPA payment batch (its pain.001 file is downloadable); the second waits
-for a funder. A Département fund has the Boost Jeunes aid (125 € a month for at most 4 months) paid to
-the youngest demo people.
+for a funder. A Département fund has the Boost Jeunes aid (125 € a month for at most 4 months) for the
+youngest demo people: the same funder approves the payments of earlier months, which the demo marks
+paid; last month's wait for a funder.
 """
 
 import random
@@ -74,7 +75,7 @@ def seed(client: httpx.Client, people: list[tuple[str, dict]], today: date) -> N
         }).raise_for_status()  # fmt: skip
     period = _previous_month(today)
     client.post("/api/v1/funding/runs", json={"period": period}).raise_for_status()
-    _approve_and_batch(client, period)
+    funder = _approve_and_batch(client, period)
 
     departement = client.post("/api/v1/funding/funds", json={
         "name": "Programme départemental d'insertion — Loir-et-Cher",
@@ -96,25 +97,33 @@ def seed(client: httpx.Client, people: list[tuple[str, dict]], today: date) -> N
         month = today.replace(day=1)
         for _ in range(n + 1):  # 1, 2, then 3 monthly payments, the latest last month
             month = (month - timedelta(days=1)).replace(day=1)
-            client.post(f"{url}/{beneficiary.json()['id']}/payments",
-                        json={"month": f"{month.year:04d}-{month.month:02d}"}).raise_for_status()  # fmt: skip
+            label = f"{month.year:04d}-{month.month:02d}"
+            prepared = client.post(f"{url}/{beneficiary.json()['id']}/payments", json={"month": label})
+            prepared.raise_for_status()
+            (payment,) = [p for p in prepared.json()["payments"] if p["month"] == label]
+            if funder is not None and label != period:
+                client.post(f"/api/v1/funding/aid-payments/{payment['id']}/approve", headers=funder,
+                            json={"reason": "justificatifs reçus"}).raise_for_status()  # fmt: skip
+                client.post(f"/api/v1/funding/aid-payments/{payment['id']}/paid").raise_for_status()
 
 
-def _approve_and_batch(client: httpx.Client, period: str) -> None:
+def _approve_and_batch(client: httpx.Client, period: str) -> dict | None:
     """A funder (another key, so another person) approves the first disbursement of the run, which the
-    admin gathers into a payment batch. Skipped if the gateway does not let the demo create that key."""
+    admin gathers into a payment batch; the funder's headers, or None if the gateway does not let the
+    demo create that key."""
     created = client.post("/api/v1/admin/api-keys", json={"name": "demo — financeur (Département)",
                                                            "roles": ["funder"]})  # fmt: skip
     if created.status_code != 201:
-        return
+        return None
     funder = {"Authorization": f"Bearer {created.json()['api_key']}"}
     prepared = client.get("/api/v1/funding/disbursements", params={"period": period, "status": "prepared"})
     prepared.raise_for_status()
     items = prepared.json()["items"]
     if not items:
-        return
+        return funder
     first = items[0]["id"]
     approved = client.post(f"/api/v1/funding/disbursements/{first}/approve", headers=funder,
                            json={"reason": "conforme à la convention"})  # fmt: skip
     approved.raise_for_status()
     client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": [first]}).raise_for_status()
+    return funder

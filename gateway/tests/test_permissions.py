@@ -90,6 +90,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/funding/disbursements", EVERYONE_BUT_INTEGRATION),
     ("POST", f"/api/v1/funding/disbursements/{ID}/approve", FUNDER),
     ("POST", f"/api/v1/funding/disbursements/{ID}/reject", FUNDER),
+    ("POST", f"/api/v1/funding/aid-payments/{ID}/approve", FUNDER),
+    ("POST", f"/api/v1/funding/aid-payments/{ID}/reject", FUNDER),
     ("POST", "/api/v1/funding/payment-batches", FUND_MANAGER),
     ("GET", f"/api/v1/funding/payment-batches/{ID}/sepa.xml", EVERYONE_BUT_INTEGRATION),
     ("GET", "/api/v1/funding/ledger", EVERYONE_BUT_INTEGRATION),

@@ -78,3 +78,11 @@ async def test_the_demo_loads_through_the_gateway(platform, wait_for):  # noqa: 
 
         for participant_id in hired:
             assert await wait_for(lambda participant_id=participant_id: employed(participant_id), timeout=15)
+
+        # the Boost Jeunes aid: a demo funder approved the earlier months' payments, paid since; last
+        # month's three (one per beneficiary) wait for a funder
+        (scheme,) = [s for s in (await client.get("/api/v1/funding/aid-schemes")).json()["items"]
+                     if s["name"] == "Boost Jeunes"]  # fmt: skip
+        beneficiaries = (await client.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries")).json()
+        statuses = sorted(p["status"] for b in beneficiaries["items"] for p in b["payments"])
+        assert statuses == ["paid"] * 3 + ["prepared"] * 3, statuses

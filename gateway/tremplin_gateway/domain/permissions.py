@@ -114,6 +114,8 @@ PERMISSIONS: tuple[Rule, ...] = (
     # --- funding service (the service checks that the approver is not the preparer)
     _r("/api/v1/funding/disbursements/*/approve", POST, ("admin", "funder"), "a funder approves"),
     _r("/api/v1/funding/disbursements/*/reject", POST, ("admin", "funder"), "a funder rejects"),
+    _r("/api/v1/funding/aid-payments/*/approve", POST, ("admin", "funder"), "a funder approves an aid payment"),
+    _r("/api/v1/funding/aid-payments/*/reject", POST, ("admin", "funder"), "a funder rejects an aid payment"),
     _r("/api/v1/funding/**", READ, READERS),
     _r("/api/v1/funding/**", WRITE, ("admin", "fund_manager"), "a fund manager prepares"),
 )

@@ -344,42 +344,102 @@ async def test_a_payment_batch_and_its_sepa_file_parsed_back(funding):
 
 
 # ------------------------------------------------------------------------------------------------ aids
-async def test_the_aid_cap(funding):
-    fund = await funding.post("/api/v1/funding/funds", fund_body(kind="departement"))
+async def aid_beneficiary(funding, envelope: str = "1000000.00") -> tuple[dict, str, dict]:
+    body = fund_body(kind="departement", envelopes=[{"year": 2024, "amount": envelope}])
+    fund = await funding.post("/api/v1/funding/funds", body)
     scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
                                                                 "monthly_amount": "125", "max_months": 4})  # fmt: skip
     assert scheme["monthly_amount"] == "125.00"
     url = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
     beneficiary = await funding.post(url, {"participant_id": str(uuid.uuid4())})
+    return fund, f"{url}/{beneficiary['id']}", beneficiary
+
+
+async def test_the_aid_cap(funding):
+    fund, url, _ = await aid_beneficiary(funding)
     for n, month in enumerate(("2024-01", "2024-02", "2024-03", "2024-04"), start=1):
-        paid = await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": month})
-        assert (len(paid["payments"]), paid["months_left"]) == (n, 4 - n)
-    fifth = await funding.client.post(f"{url}/{beneficiary['id']}/payments", json={"month": "2024-05"},
-                                      headers=funding.manager())  # fmt: skip
+        prepared = await funding.post(f"{url}/payments", {"month": month})
+        assert (len(prepared["payments"]), prepared["months_left"]) == (n, 4 - n)
+        assert (prepared["payments"][-1]["status"], prepared["payments"][-1]["allowed"]) == (
+            "prepared", ["approved", "rejected"])  # fmt: skip
+    fifth = await funding.client.post(f"{url}/payments", json={"month": "2024-05"}, headers=funding.manager())
     assert fifth.status_code == 409 and fifth.json()["max_months"] == 4
-    listed = (await funding.get(url))["items"]
-    assert [len(b["payments"]) for b in listed] == [4]
-    one = await funding.get(f"{url}/{beneficiary['id']}")
+    one = await funding.get(url)
     assert one["months_left"] == 0 and [p["month"] for p in one["payments"]] == ["2024-01", "2024-02", "2024-03",
                                                                                   "2024-04"]  # fmt: skip
-    payments = await funding.get(f"{url}/{beneficiary['id']}/payments")
+    payments = await funding.get(f"{url}/payments")
     assert [p["amount"] for p in payments["items"]] == ["125.00"] * 4 and payments["months_left"] == 0
     year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert (year["committed"], year["paid"]) == ("500.00", "0.00")  # committed when prepared, not paid yet
+    for p in payments["items"]:
+        await funding.post(f"/api/v1/funding/aid-payments/{p['id']}/approve", headers=funding.funder(), expect=200)
+        paid = await funding.post(f"/api/v1/funding/aid-payments/{p['id']}/paid", headers=funding.manager(),
+                                  expect=200)  # fmt: skip
+        assert (paid["status"], paid["paid_by"], paid["decided_by"], paid["allowed"]) == (
+            "paid", "manager-1", "funder-1", [])  # fmt: skip
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
     assert (year["committed"], year["paid"]) == ("500.00", "500.00")
-    # each payment split 70/30: 87.50 + 37.50
-    rows = (await funding.get("/api/v1/funding/ledger", kind="aid_paid"))["items"]
-    assert sorted({r["amount"] for r in rows}) == ["37.50", "87.50"] and len(rows) == 8
+    # each payment split 70/30: 87.50 + 37.50, committed then paid, tied to the payment
+    for kind in ("committed", "paid"):
+        rows = (await funding.get("/api/v1/funding/ledger", kind=kind))["items"]
+        assert sorted({r["amount"] for r in rows}) == ["37.50", "87.50"] and len(rows) == 8
+        assert {r["aid_payment_id"] for r in rows} == {p["id"] for p in payments["items"]}
+
+
+async def test_an_aid_payment_is_approved_by_another_person_then_paid(funding):
+    fund, url, beneficiary = await aid_beneficiary(funding)
+    payment = (await funding.post(f"{url}/payments", {"month": "2024-01"}))["payments"][0]
+    at = f"/api/v1/funding/aid-payments/{payment['id']}"
+    # not paid before it is approved; the preparer (even an admin) may not approve; a manager is no funder
+    early = await funding.client.post(f"{at}/paid", headers=funding.manager())
+    assert early.status_code == 409 and early.json()["allowed"] == ["approved", "rejected"]
+    same = await funding.client.post(f"{at}/approve", headers=funding.headers("manager-1", ("admin",)))
+    assert same.status_code == 403 and same.json()["rule"] == "four-eyes"
+    assert (await funding.client.post(f"{at}/approve", headers=funding.manager())).status_code == 403
+    approved = await funding.post(f"{at}/approve", {"reason": "pièces vues"}, headers=funding.funder(), expect=200)
+    assert (approved["status"], approved["decision_reason"], approved["allowed"]) == ("approved", "pièces vues",
+                                                                                      ["paid"])  # fmt: skip
+    again = await funding.client.post(f"{at}/reject", headers=funding.funder("funder-2"))
+    assert again.status_code == 409 and again.json()["status_now"] == "approved"
+    assert (await funding.get(at))["status"] == "approved"
+    await funding.post(f"{at}/paid", headers=funding.manager(), expect=200)
+    twice = await funding.client.post(f"{at}/paid", headers=funding.manager())
+    assert twice.status_code == 409 and twice.json()["allowed"] == []
+    # another territory does not see it
+    other = await funding.client.get(at, headers=funding.headers(tenant="indre"))
+    assert other.status_code == 404
+    assert (await funding.client.get(f"/api/v1/funding/aid-payments/{uuid.uuid4()}",
+                                     headers=funding.manager())).status_code == 404  # fmt: skip
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert (year["committed"], year["paid"]) == ("125.00", "125.00")
+    assert beneficiary["months_left"] == 4
+
+
+async def test_a_rejected_aid_payment_releases_its_month_and_the_budget(funding):
+    fund, url, _ = await aid_beneficiary(funding, envelope="200.00")
+    first = (await funding.post(f"{url}/payments", {"month": "2024-01"}))["payments"][0]
+    over = await funding.client.post(f"{url}/payments", json={"month": "2024-02"}, headers=funding.manager())
+    assert over.status_code == 409 and over.json()["committed"] == "125.00"  # 250 > 200: refused, nothing written
+    await funding.post(f"{url}/payments", {"month": "2024-01"}, expect=409)  # the same month again
+    rejected = await funding.post(f"/api/v1/funding/aid-payments/{first['id']}/reject",
+                                  {"reason": "pas de justificatif"}, headers=funding.funder(), expect=200)  # fmt: skip
+    assert (rejected["status"], rejected["allowed"]) == ("rejected", [])
+    year = (await funding.get(f"/api/v1/funding/funds/{fund['id']}/budget"))["years"][0]
+    assert year["committed"] == "0.00"
+    released = (await funding.get("/api/v1/funding/ledger", kind="released"))["items"]
+    assert sorted(r["amount"] for r in released) == ["-37.50", "-87.50"]
+    # the month is free again, and counts once
+    again = await funding.post(f"{url}/payments", {"month": "2024-01"})
+    assert [(p["month"], p["status"]) for p in again["payments"]] == [("2024-01", "rejected"), ("2024-01", "prepared")]
+    assert again["months_left"] == 3
 
 
 async def test_an_aid_month_twice_is_refused(funding):
-    fund = await funding.post("/api/v1/funding/funds", fund_body(kind="departement"))
-    scheme = await funding.post("/api/v1/funding/aid-schemes", {"fund_id": fund["id"], "name": "Boost Jeunes",
-                                                                "monthly_amount": "125", "max_months": 4})  # fmt: skip
-    url = f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"
-    beneficiary = await funding.post(url, {"participant_id": str(uuid.uuid4())})
-    await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": "2024-01"})
-    await funding.post(f"{url}/{beneficiary['id']}/payments", {"month": "2024-01"}, expect=409)
-    await funding.post(url, {"participant_id": beneficiary["participant_id"]}, expect=409)
+    _, url, beneficiary = await aid_beneficiary(funding)
+    await funding.post(f"{url}/payments", {"month": "2024-01"})
+    await funding.post(f"{url}/payments", {"month": "2024-01"}, expect=409)
+    schemes = url.rsplit("/", 1)[0]
+    await funding.post(schemes, {"participant_id": beneficiary["participant_id"]}, expect=409)
 
 
 # ---------------------------------------------------------------------------------------------- ledger
@@ -451,6 +511,8 @@ async def test_tenant_isolation_on_every_route(funding):
                                                                 "monthly_amount": "125", "max_months": 4})  # fmt: skip
     beneficiary = await funding.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries",
                                      {"participant_id": str(uuid.uuid4())})  # fmt: skip
+    aid = (await funding.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
+                              {"month": "2024-02"}))["payments"][0]  # fmt: skip
     manager, funder = funding.manager("indre"), funding.funder("funder-9", "indre")
     c = funding.client
     not_found = [
@@ -482,6 +544,10 @@ async def test_tenant_isolation_on_every_route(funding):
         await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}", headers=manager),
         await c.get(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
                     headers=manager),
+        await c.get(f"/api/v1/funding/aid-payments/{aid['id']}", headers=manager),
+        await c.post(f"/api/v1/funding/aid-payments/{aid['id']}/approve", headers=funder),
+        await c.post(f"/api/v1/funding/aid-payments/{aid['id']}/reject", headers=funder),
+        await c.post(f"/api/v1/funding/aid-payments/{aid['id']}/paid", headers=manager),
     ]  # fmt: skip
     assert [r.status_code for r in not_found] == [404] * len(not_found), [
         r.text for r in not_found if r.status_code != 404

@@ -29,6 +29,8 @@ async def test_malformed_bodies_are_4xx(funding):
     )
     beneficiary = await funding.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries",
                                      {"participant_id": str(uuid.uuid4())})  # fmt: skip
+    aid = (await funding.post(f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments",
+                              {"month": "2024-02"}))["payments"][0]  # fmt: skip
     valid = {
         ("POST", "/api/v1/funding/funds"): fund_body(),
         ("POST", "/api/v1/funding/conventions"): convention_body(fund["id"]),
@@ -46,6 +48,7 @@ async def test_malformed_bodies_are_4xx(funding):
         ("POST", f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries"): {"participant_id": str(uuid.uuid4())},
         ("POST", f"/api/v1/funding/aid-schemes/{scheme['id']}/beneficiaries/{beneficiary['id']}/payments"):
             {"month": "2024-01"},
+        ("POST", f"/api/v1/funding/aid-payments/{aid['id']}/reject"): {"reason": "pas de justificatif"},
     }  # fmt: skip
     headers = funding.headers("admin-1", ("admin",))
 

@@ -14,9 +14,12 @@ from alembic import command
 
 import tremplin_funding
 from tremplin_funding.adapters.orm import (
+    aid_beneficiaries,
+    aid_schemes,
     conventions,
     disbursement_lines,
     disbursements,
+    envelopes,
     funders,
     funds,
     ledger,
@@ -173,3 +176,53 @@ async def test_migration_0005_backfills_the_hours_of_every_worker_from_their_sta
         (adjustment,) = (await funding.post("/api/v1/funding/runs", {"period": "2024-01"}))["created"]
         assert [(line["amount"], line["hours"]) for line in adjustment["lines"]] == [
             ("-272.28", [["35.00", 15], ["24.00", 16]])]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+async def test_migration_0007_keeps_the_aids_paid_before_as_paid(postgres, tmp_path, backend):
+    """Aid payments recorded before approvals existed stay `paid` (prepared by whoever paid them) and
+    still count against the cap; a downgrade keeps only paid ones, under the old unique constraint."""
+    url = await postgres.create("funding_aids") if backend == "postgresql" else f"sqlite+aiosqlite:///{tmp_path}/f.db"
+    config = alembic_config(Path(tremplin_funding.__file__).parent / "migrations", url)
+    await asyncio.to_thread(command.upgrade, config, "0006")
+    engine = sa.ext.asyncio.create_async_engine(url)
+    at = datetime(2024, 2, 5, 9, tzinfo=UTC)
+    fund_id, scheme_id, beneficiary_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(funds).values(id=fund_id, tenant="loir-et-cher", name="PDI", kind="departement",
+                                                   payer_name="CD41", payer_iban="FR7630004000000001234567845",
+                                                   created_at=at, created_by="m"))  # fmt: skip
+        await conn.execute(sa.insert(funders).values(id=uuid.uuid4(), tenant="loir-et-cher", fund_id=fund_id,
+                                                     name="Département", share=100, position=0))  # fmt: skip
+        await conn.execute(sa.insert(envelopes).values(tenant="loir-et-cher", fund_id=fund_id, year=2024,
+                                                       amount=1000))  # fmt: skip
+        await conn.execute(sa.insert(aid_schemes).values(id=scheme_id, tenant="loir-et-cher", fund_id=fund_id,
+                                                         name="Boost Jeunes", monthly_amount=125, max_months=2,
+                                                         created_at=at))  # fmt: skip
+        await conn.execute(sa.insert(aid_beneficiaries).values(id=beneficiary_id, tenant="loir-et-cher",
+                                                               scheme_id=scheme_id, participant_id=uuid.uuid4(),
+                                                               created_at=at))  # fmt: skip
+        before_0007 = sa.table("aid_payments", *(sa.column(n, t) for n, t in (
+            ("id", sa.Uuid()), ("tenant", sa.String()), ("beneficiary_id", sa.Uuid()), ("month", sa.String()),
+            ("amount", sa.Numeric()), ("paid_at", sa.DateTime(timezone=True)), ("paid_by", sa.String()))))  # fmt: skip
+        await conn.execute(sa.insert(before_0007).values(id=uuid.uuid4(), tenant="loir-et-cher",
+                                                         beneficiary_id=beneficiary_id, month="2024-01", amount=125,
+                                                         paid_at=at, paid_by="manager-0"))  # fmt: skip
+    await engine.dispose()
+    async with running(url) as funding:  # migrates to head
+        url_b = f"/api/v1/funding/aid-schemes/{scheme_id}/beneficiaries/{beneficiary_id}"
+        before = await funding.get(url_b)
+        assert [(p["month"], p["status"], p["prepared_by"], p["paid_by"]) for p in before["payments"]] == [
+            ("2024-01", "paid", "manager-0", "manager-0")]  # fmt: skip
+        assert before["months_left"] == 1
+        await funding.post(f"{url_b}/payments", {"month": "2024-01"}, expect=409)  # paid before: still taken
+        prepared = await funding.post(f"{url_b}/payments", {"month": "2024-02"})
+        assert prepared["months_left"] == 0
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    engine = sa.ext.asyncio.create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT month, paid_by FROM aid_payments"))).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in rows] == [("2024-01", "manager-0")]

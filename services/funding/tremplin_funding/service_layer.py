@@ -869,8 +869,9 @@ async def list_schemes(session: AsyncSession, identity: Identity) -> list[dict]:
 
 
 def _beneficiary_out(row: dict, payments: list[dict], max_months: int) -> dict:
-    return {**row, "payments": [{**p, "amount": to_cent(p["amount"])} for p in payments],
-            "months_left": max(0, max_months - len(payments))}  # fmt: skip
+    counted = sum(p["status"] in aids.COUNTED for p in payments)  # a rejected payment leaves its month free
+    return {**row, "payments": [_aid_payment_out(p) for p in payments],
+            "months_left": max(0, max_months - counted)}  # fmt: skip
 
 
 async def add_beneficiary(session, identity: Identity, scheme_id: uuid.UUID, body: AidBeneficiaryIn) -> dict:
@@ -904,9 +905,10 @@ async def get_beneficiary(session, identity: Identity, scheme_id: uuid.UUID, ben
     return _beneficiary_out(row, payments, scheme["max_months"])
 
 
-async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: AidPaymentIn) -> dict:
-    """One monthly payment of the scheme's amount; refused (409) past the scheme's number of months, for
-    a month already paid, or beyond the fund's envelope for the year."""
+async def prepare_aid_payment(session, identity: Identity, scheme_id, beneficiary_id, body: AidPaymentIn) -> dict:
+    """One monthly payment of the scheme's amount, `prepared` and committed against the fund's envelope;
+    refused (409) past the scheme's number of months, for a month already prepared or paid, or beyond
+    the envelope for the year. A funder who did not prepare it approves (or rejects) it."""
     month = parse_period(body.month, "month")
     at = now()
     payment_id = uuid.uuid4()
@@ -916,12 +918,12 @@ async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: 
             beneficiary = await repo.get_beneficiary(session, identity.tenant, scheme_id, beneficiary_id, lock=True)
             if beneficiary is None:
                 raise NotFound(f"aid beneficiary {beneficiary_id} not found")
-            paid = (await repo.payments_of(session, identity.tenant, [beneficiary_id]))[beneficiary_id]
+            counted = [p["month"] for p in (await repo.payments_of(session, identity.tenant, [beneficiary_id]))[
+                beneficiary_id] if p["status"] in aids.COUNTED]  # fmt: skip
             try:
-                aids.check_aid_payment([p["month"] for p in paid], str(month), scheme["max_months"])
+                aids.check_aid_payment(counted, str(month), scheme["max_months"])
             except (aids.AidCapReached, aids.AlreadyPaidThatMonth) as exc:
-                raise Conflict(str(exc), max_months=scheme["max_months"], paid_months=[p["month"] for p in paid]) \
-                    from None  # fmt: skip
+                raise Conflict(str(exc), max_months=scheme["max_months"], paid_months=counted) from None
             fund_id = scheme["fund_id"]
             await repo.lock_fund(session, identity.tenant, fund_id)
             envelope = to_cent((await repo.envelopes_of(session, identity.tenant, [fund_id]))[fund_id].get(
@@ -932,22 +934,71 @@ async def pay_aid(session, identity: Identity, scheme_id, beneficiary_id, body: 
             if not lifecycle.within_budget(envelope, committed, amount):
                 raise Conflict("the payment would exceed the fund's envelope for the year", envelope=str(envelope),
                                committed=str(to_cent(committed)))  # fmt: skip
-            await repo.insert(session, aid_payments, {
+            payment = {
                 "id": payment_id, "tenant": identity.tenant, "beneficiary_id": beneficiary_id, "month": str(month),
-                "amount": amount, "paid_at": at, "paid_by": identity.subject,
-            })  # fmt: skip
-            shares = (await repo.funders_of(session, identity.tenant, [fund_id]))[fund_id]
-            await repo.insert(session, ledger, [
-                {"tenant": identity.tenant, "at": at, "kind": "aid_paid", "fund_id": fund_id, "funder_id": f["id"],
-                 "year": month.year, "period": str(month), "amount": part, "convention_id": None,
-                 "disbursement_id": None, "batch_id": None, "aid_payment_id": payment_id, "absorbed_by": None,
-                 "actor": identity.subject}
-                for f, part in zip(shares, split(amount, [f["share"] for f in shares]), strict=True)
-            ])  # fmt: skip
+                "amount": amount, "status": "prepared", "prepared_by": identity.subject, "prepared_at": at,
+                "decided_by": None, "decided_at": None, "decision_reason": None, "paid_at": None, "paid_by": None,
+            }  # fmt: skip
+            await repo.insert(session, aid_payments, payment)
+            await repo.insert(session, ledger, await _aid_ledger_rows(session, "committed", payment, fund_id,
+                                                                      identity.subject, at))  # fmt: skip
     except IntegrityError:
-        raise Conflict(f"the aid of {month} is already paid") from None
+        raise Conflict(f"the aid of {month} is already prepared or paid") from None
     payments = (await repo.payments_of(session, identity.tenant, [beneficiary_id]))[beneficiary_id]
     return _beneficiary_out(beneficiary, payments, scheme["max_months"])
+
+
+async def _aid_ledger_rows(session, kind: str, payment: dict, fund_id, actor: str, at: datetime, sign: int = 1):
+    """The payment's ledger rows of `kind`, one per funder part of its amount (largest remainder)."""
+    tenant, month = payment["tenant"], parse_period(payment["month"], "month")
+    shares = (await repo.funders_of(session, tenant, [fund_id]))[fund_id]
+    return [
+        {"tenant": tenant, "at": at, "kind": kind, "fund_id": fund_id, "funder_id": f["id"], "year": month.year,
+         "period": payment["month"], "amount": sign * part, "convention_id": None, "disbursement_id": None,
+         "batch_id": None, "aid_payment_id": payment["id"], "absorbed_by": None, "actor": actor}
+        for f, part in zip(shares, split(to_cent(payment["amount"]), [f["share"] for f in shares]), strict=True)
+    ]  # fmt: skip
+
+
+def _aid_payment_out(row: dict) -> dict:
+    return {**row, "amount": to_cent(row["amount"]), "allowed": aids.allowed_from(row["status"])}
+
+
+async def get_aid_payment(session: AsyncSession, identity: Identity, payment_id: uuid.UUID) -> dict:
+    row = await repo.get_aid_payment(session, identity.tenant, payment_id)
+    if row is None:
+        raise NotFound(f"aid payment {payment_id} not found")
+    return _aid_payment_out(row)
+
+
+async def move_aid_payment(session, identity: Identity, payment_id: uuid.UUID, to: str, reason: str | None = None):
+    """approved or rejected by a funder who did not prepare it (four-eyes); paid once the payer's
+    treasury made the transfer. A rejection releases the commitment; payment writes the `paid` rows."""
+    at = now()
+    async with session.begin():
+        row = await repo.get_aid_payment(session, identity.tenant, payment_id, lock=True)
+        if row is None:
+            raise NotFound(f"aid payment {payment_id} not found")
+        try:
+            aids.check_transition(row["status"], to)
+            if to in ("approved", "rejected"):
+                lifecycle.check_four_eyes(row["prepared_by"], identity.subject)
+        except aids.IllegalAidTransition as exc:
+            raise Conflict(str(exc), status_now=row["status"], allowed=exc.allowed) from None
+        except lifecycle.SamePerson as exc:
+            raise Forbidden(str(exc), rule="four-eyes", prepared_by=row["prepared_by"]) from None
+        if to == "paid":
+            values = {"status": to, "paid_by": identity.subject, "paid_at": at}
+        else:
+            values = {"status": to, "decided_by": identity.subject, "decided_at": at, "decision_reason": reason}
+        if not await repo.move_aid_payment(session, identity.tenant, payment_id, row["status"], values):
+            raise Conflict("the aid payment changed meanwhile; read it again", status_now=row["status"])
+        scheme = await repo.scheme_of_beneficiary(session, identity.tenant, row["beneficiary_id"])
+        if to in ("rejected", "paid"):
+            kind, sign = ("released", -1) if to == "rejected" else ("paid", 1)
+            await repo.insert(session, ledger, await _aid_ledger_rows(session, kind, row, scheme["fund_id"],
+                                                                      identity.subject, at, sign))  # fmt: skip
+    return await get_aid_payment(session, identity, payment_id)
 
 
 # ---------------------------------------------------------------------------------------------- ledger

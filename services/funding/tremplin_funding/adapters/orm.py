@@ -250,14 +250,29 @@ aid_payments = sa.Table(
     sa.Column("beneficiary_id", sa.Uuid, sa.ForeignKey("aid_beneficiaries.id"), nullable=False),
     sa.Column("month", sa.String(7), nullable=False),
     sa.Column("amount", Money, nullable=False),
-    sa.Column("paid_at", UtcDateTime, nullable=False),
-    sa.Column("paid_by", sa.String(200), nullable=False),
-    sa.UniqueConstraint("beneficiary_id", "month", name="uq_aid_payments_beneficiary_month"),
+    sa.Column("status", sa.String(20), nullable=False),  # prepared | approved | paid | rejected
+    sa.Column("prepared_by", sa.String(200), nullable=False),
+    sa.Column("prepared_at", UtcDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decided_at", UtcDateTime, nullable=True),
+    sa.Column("decision_reason", sa.Text, nullable=True),
+    sa.Column("paid_at", UtcDateTime, nullable=True),
+    sa.Column("paid_by", sa.String(200), nullable=True),
+    # one payment per beneficiary and month, a rejected one aside (the month may be prepared again)
+    sa.Index(
+        "uq_aid_payments_beneficiary_month_live",
+        "beneficiary_id",
+        "month",
+        unique=True,
+        postgresql_where=sa.text("status <> 'rejected'"),
+        sqlite_where=sa.text("status <> 'rejected'"),
+    ),
 )
 
-# Every money movement, never updated nor deleted: committed (a disbursement prepared), released (a
-# prepared one rejected, negative), paid (a batch marked paid), aid_paid (an individual aid paid), offset
-# (a negative adjustment deducted from a payment of a batch marked paid, negative).
+# Every money movement, never updated nor deleted: committed (a disbursement or an aid payment
+# prepared), released (a prepared one rejected, negative), paid (a batch, or an aid payment, marked
+# paid), aid_paid (an aid payment recorded before aid approvals existed: committed and paid at once),
+# offset (a negative adjustment deducted from a payment of a batch marked paid, negative).
 # One row per funder part.
 ledger = sa.Table(
     "ledger",

@@ -525,11 +525,35 @@ async def payments_of(session: AsyncSession, tenant: str, beneficiary_ids) -> di
         session,
         sa.select(aid_payments)
         .where(aid_payments.c.tenant == tenant, aid_payments.c.beneficiary_id.in_(beneficiary_ids))
-        .order_by(aid_payments.c.month),
+        .order_by(aid_payments.c.month, aid_payments.c.prepared_at),
     )
     for row in rows:
         result[row["beneficiary_id"]].append(row)
     return result
+
+
+async def get_aid_payment(session: AsyncSession, tenant: str, payment_id: uuid.UUID, *, lock=False) -> dict | None:
+    stmt = sa.select(aid_payments).where(aid_payments.c.tenant == tenant, aid_payments.c.id == payment_id)
+    return await one(session, for_update(stmt, session) if lock else stmt)
+
+
+async def move_aid_payment(session: AsyncSession, tenant: str, payment_id, was: str, values: dict) -> bool:
+    """Compare-and-set on the status: False when another request moved it first."""
+    result = await session.execute(
+        sa.update(aid_payments)
+        .where(aid_payments.c.tenant == tenant, aid_payments.c.id == payment_id, aid_payments.c.status == was)
+        .values(values)
+    )
+    return result.rowcount == 1
+
+
+async def scheme_of_beneficiary(session: AsyncSession, tenant: str, beneficiary_id: uuid.UUID) -> dict:
+    return await one(
+        session,
+        sa.select(aid_schemes)
+        .join(aid_beneficiaries, aid_beneficiaries.c.scheme_id == aid_schemes.c.id)
+        .where(aid_beneficiaries.c.tenant == tenant, aid_beneficiaries.c.id == beneficiary_id),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- ledger

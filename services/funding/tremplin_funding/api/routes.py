@@ -25,6 +25,7 @@ from .schemas import (
     AidBeneficiaryOut,
     AidPaymentIn,
     AidPaymentList,
+    AidPaymentOut,
     AidSchemeIn,
     AidSchemeList,
     AidSchemeOut,
@@ -343,12 +344,51 @@ async def list_aid_payments(scheme_id: uuid.UUID, beneficiary_id: uuid.UUID, ide
     "/aid-schemes/{scheme_id}/beneficiaries/{beneficiary_id}/payments",
     response_model=AidBeneficiaryOut,
     status_code=201,
-    description="One monthly payment; past the scheme's max months it is 409.",
+    description="One monthly payment, `prepared` (committed against the envelope); past the scheme's max months, "
+    "a month already prepared or paid, or beyond the envelope it is 409.",
 )
-async def pay_aid(
+async def prepare_aid_payment(
     scheme_id: uuid.UUID, beneficiary_id: uuid.UUID, body: AidPaymentIn, identity: Manager, session: DbSession
 ):
-    return await svc.pay_aid(session, identity, scheme_id, beneficiary_id, body)
+    return await svc.prepare_aid_payment(session, identity, scheme_id, beneficiary_id, body)
+
+
+@router.get("/aid-payments/{payment_id}", response_model=AidPaymentOut)
+async def read_aid_payment(payment_id: uuid.UUID, identity: Reader, session: DbSession):
+    return await svc.get_aid_payment(session, identity, payment_id)
+
+
+@router.post(
+    "/aid-payments/{payment_id}/approve",
+    response_model=AidPaymentOut,
+    description="prepared → approved, by a funder who did not prepare it (403 otherwise).",
+)
+async def approve_aid_payment(
+    payment_id: uuid.UUID, identity: Funder, session: DbSession, body: DecisionIn | None = None
+):
+    return await svc.move_aid_payment(session, identity, payment_id, "approved", body.reason if body else None)
+
+
+@router.post(
+    "/aid-payments/{payment_id}/reject",
+    response_model=AidPaymentOut,
+    description="prepared → rejected, by a funder who did not prepare it; the commitment is released and the "
+    "month may be prepared again.",
+)
+async def reject_aid_payment(
+    payment_id: uuid.UUID, identity: Funder, session: DbSession, body: DecisionIn | None = None
+):
+    return await svc.move_aid_payment(session, identity, payment_id, "rejected", body.reason if body else None)
+
+
+@router.post(
+    "/aid-payments/{payment_id}/paid",
+    response_model=AidPaymentOut,
+    description="approved → paid: the payer's treasury made the transfer (the person's bank account is not kept "
+    "here, so there is no SEPA file for aids).",
+)
+async def mark_aid_payment_paid(payment_id: uuid.UUID, identity: Manager, session: DbSession):
+    return await svc.move_aid_payment(session, identity, payment_id, "paid")
 
 
 # ---------------------------------------------------------------------------------------------- ledger

@@ -11,6 +11,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.fr import siret as stdnum_siret
 
+from ..domain.aids import AidPaymentStatus
 from ..domain.cde import CDE_RATE_MAX, CDE_RATE_MIN, MAX_WEEKLY_HOURS
 from ..domain.disbursements import DisbursementStatus
 from ..domain.money import shares_sum_to_100
@@ -143,7 +144,7 @@ class FunderBudget(BaseModel):
 class YearBudget(BaseModel):
     year: int
     envelope: Decimal
-    committed: Decimal = Field(description="Prepared, approved or paid disbursements and aids paid")
+    committed: Decimal = Field(description="Prepared, approved or paid disbursements and aid payments")
     paid: Decimal
     remaining: Decimal = Field(description="envelope − committed")
     funders: list[FunderBudget]
@@ -408,10 +409,18 @@ class AidPaymentIn(_In):
 
 class AidPaymentOut(BaseModel):
     id: uuid.UUID
+    beneficiary_id: uuid.UUID
     month: str
     amount: Decimal
-    paid_at: datetime
-    paid_by: str
+    status: AidPaymentStatus
+    allowed: list[AidPaymentStatus] = Field(description="The statuses it may go to next")
+    prepared_by: str
+    prepared_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    paid_at: datetime | None
+    paid_by: str | None
 
 
 class AidPaymentList(BaseModel):
