@@ -5,10 +5,12 @@ answers are what counts here), and schemathesis's CLI sends the requests its Ope
 and, on purpose, many it does not (wrong types, missing fields, odd strings), with a signed admin
 identity of a tenant of its own. The gateway likewise, over its own operations (API keys, audit,
 webhooks, event intake), with an admin API key. Fixed seed, a few examples per operation: a
-regression net, not a search; `st run` by hand with more examples for a deeper one.
+regression net, not a search; `st run` by hand with more examples for a deeper one. Dates are drawn
+often at the ends of their range (schemathesis_hooks.py).
 """
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ SERVICES = {
     "funding": ("tremplin_funding.main:app", "FUNDING"),
 }
 SCHEMATHESIS = Path(sys.executable).parent / "st"
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 
 
 def wait_alive(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -60,6 +63,7 @@ def fuzz(module: str, env: dict[str, str], tmp_path: Path, header, *options: str
              "--checks", "not_a_server_error", "--phases", "examples,fuzzing,stateful", "--max-examples", "8",
              "--seed", "41", "--workers", "1", "--no-color", *options],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,  # its cache stays out of the checkout
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
         )  # fmt: skip
     finally:
         server.terminate()

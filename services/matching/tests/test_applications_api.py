@@ -1,6 +1,7 @@
-"""Applications through the API on SQLite: creation rules, the machine over HTTP (409 with allowed),
-the hire (positions, filled, placement.hired in the outbox in the same transaction), the transition
-log, the lists, tenant isolation and the funnel on a fixed dataset."""
+"""Applications through the API on SQLite and PostgreSQL: creation rules, the machine over HTTP (409 with
+allowed), the hire (positions, filled, placement.hired in the outbox in the same transaction; the offer's
+SIRET and lot kept as they were), the transition log, the lists, tenant isolation and the funnel on a
+fixed dataset (Paris days, any date)."""
 
 import json
 import uuid
@@ -12,29 +13,26 @@ import sqlalchemy as sa
 
 from tremplin_matching.adapters.orm import application_transitions, applications, offers
 from tremplin_matching.adapters.projection import on_participant_upserts
-from tremplin_matching.config import Settings
-from tremplin_matching.main import create_app
 from tremplin_shared.events import ParticipantRegisteredV1, PlacementHiredV1, new_event
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.messaging.tables import outbox
 
 SIRET = "73282932000074"
+OTHER_SIRET = "41234567000019"
 LOT = "6f1c3c8e-8a64-4b8c-9d0a-2c1f3e0b7a11"
 HIRE = {"to": "hired", "start_date": "2026-03-02", "contract_type": "cdd", "weekly_hours": 26}
 
 
 @pytest.fixture
-async def matching(tmp_path):
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/matching.db", run_background_workers=False)
-    app = create_app(settings)
+async def matching(matching_app):
+    app, secret = matching_app, matching_app.state.settings.identity_secret
 
     def as_tenant(tenant: str, subject: str = "referente-41") -> dict:
-        return {IDENTITY_HEADER: sign_identity(Identity(tenant, subject, ("referent",)), settings.identity_secret)}
+        return {IDENTITY_HEADER: sign_identity(Identity(tenant, subject, ("referent",)), secret)}
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
-            yield app, client, as_tenant
+    async with httpx.AsyncClient(transport=transport, base_url="http://matching") as client:
+        yield app, client, as_tenant
 
 
 async def candidate(app, tenant: str = "t") -> str:
@@ -183,7 +181,8 @@ async def test_the_hire(matching):
 
     hired = await move(client, h, apps[0]["id"], **HIRE)
     assert hired.status_code == 201, hired.text
-    assert hired.json()["hire"] == {"start_date": "2026-03-02", "contract_type": "cdd", "weekly_hours": 26.0}
+    assert hired.json()["hire"] == {"start_date": "2026-03-02", "contract_type": "cdd", "weekly_hours": 26.0,
+                                    "employer_siret": SIRET, "clause_lot_id": LOT}  # fmt: skip
     after_one = (await client.get(f"/api/v1/offers/{offer['id']}", headers=h)).json()
     assert (after_one["open_positions"], after_one["status"]) == (1, "open")
 
@@ -273,8 +272,8 @@ async def test_tenant_isolation_on_every_application_route(matching):
 
 
 async def test_the_funnel_on_a_fixed_dataset(matching):
-    """January 2026: 3 offers created (one on Dec 31st, one on Feb 1st, outside), 3 distinct participants
-    positioned (4 applications, one positioned in December), 3 hires in January (1 in February)."""
+    """January 2026 in Paris (UTC+1): 3 offers created (one on Dec 31st, one on Feb 1st, outside), 3 distinct
+    participants positioned (4 applications, one positioned in December), 3 hires in January (1 in February)."""
     app, client, as_tenant = matching
     h = as_tenant("t")
 
@@ -283,13 +282,13 @@ async def test_the_funnel_on_a_fixed_dataset(matching):
         async with app.state.sessionmaker() as session, session.begin():
             await session.execute(
                 sa.update(offers).where(offers.c.id == uuid.UUID(offer["id"])).values(
-                    created_at=datetime.fromisoformat(at))
+                    created_at=datetime.fromisoformat(at).astimezone(UTC))  # stored in UTC, as the service does
             )  # fmt: skip
         return offer["id"]
 
     dec, jan1, jan2, jan3, feb = [await offer_created(at) for at in (
-        "2025-12-31T23:59:59+00:00", "2026-01-01T00:00:00+00:00", "2026-01-15T12:00:00+00:00",
-        "2026-01-31T23:59:59+00:00", "2026-02-01T00:00:00+00:00")]  # fmt: skip
+        "2025-12-31T23:59:59+01:00", "2026-01-01T00:00:00+01:00", "2026-01-15T12:00:00+01:00",
+        "2026-01-31T23:59:59+01:00", "2026-02-01T00:00:00+01:00")]  # fmt: skip
     p = [await candidate(app) for _ in range(4)]
 
     async def positioned(pid: str, offer_id: str, at: str) -> str:
@@ -301,7 +300,7 @@ async def test_the_funnel_on_a_fixed_dataset(matching):
         await positioned(p[0], jan1, "2026-01-02T09:00:00Z"),
         await positioned(p[0], jan2, "2026-01-03T09:00:00Z"),  # same participant: counted once
         await positioned(p[1], jan2, "2026-01-10T09:00:00Z"),
-        await positioned(p[2], jan3, "2026-01-31T23:00:00Z"),
+        await positioned(p[2], jan3, "2026-01-31T22:59:59Z"),  # 23:59:59 in Paris
         await positioned(p[3], dec, "2025-12-20T09:00:00Z"),  # December
     ]
     for application_id, hired_at in ((a[0], "2026-01-20T09:00:00Z"), (a[2], "2026-01-31T18:00:00Z"),
@@ -327,3 +326,85 @@ async def test_the_funnel_on_a_fixed_dataset(matching):
                                  headers=h)  # fmt: skip
     assert backwards.status_code == 422
     assert (await client.get("/api/v1/matching/funnel", headers=h)).status_code == 422
+
+
+async def test_the_funnel_counts_paris_days(matching):
+    """Between midnight in UTC and midnight in Paris (one hour in winter, two in summer) an offer, a
+    positioning or a hire belongs to the Paris day."""
+    app, client, as_tenant = matching
+    h = as_tenant("t")
+    offer = await an_offer(client, h, positions=3)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(sa.update(offers).values(created_at=datetime(2026, 6, 30, 22, 30, tzinfo=UTC)))
+    winter = (await apply(client, h, await candidate(app), offer["id"], at="2025-12-31T23:30:00Z")).json()
+    summer = (await apply(client, h, await candidate(app), offer["id"], at="2026-06-30T21:59:59Z")).json()
+    for state in ("sent", "interview"):
+        await move(client, h, summer["id"], state, at="2026-06-30T22:00:00Z")
+    assert (await move(client, h, summer["id"], at="2026-06-30T22:00:00Z", **HIRE)).status_code == 201
+
+    async def funnel(start: str, end: str) -> tuple[int, int, int]:
+        body = (await client.get("/api/v1/matching/funnel", params={"from": start, "to": end}, headers=h)).json()
+        return body["offers_created"], body["participants_positioned"], body["hires"]
+
+    assert await funnel("2025-12-31", "2025-12-31") == (0, 0, 0)
+    assert await funnel("2026-01-01", "2026-01-01") == (0, 1, 0)  # 00:30 in Paris
+    assert await funnel("2026-06-30", "2026-06-30") == (0, 1, 0)  # 23:59:59 in Paris
+    assert await funnel("2026-07-01", "2026-07-01") == (1, 0, 1)  # 00:30 and 00:00 in Paris
+    assert winter["state"] == "proposed"
+
+
+async def test_the_funnel_takes_any_date(matching):
+    """The first and last days a date can hold are bounds like any other: 200, never an overflow."""
+    app, client, as_tenant = matching
+    h = as_tenant("t")
+    offer = await an_offer(client, h)
+    await apply(client, h, await candidate(app), offer["id"], at="2025-12-31T23:30:00Z")
+    for start, end, counts in (("2024-01-01", "9999-12-31", (1, 1, 0)), ("0001-01-01", "9999-12-31", (1, 1, 0)),
+                               ("0001-01-01", "0001-01-01", (0, 0, 0)), ("9999-12-31", "9999-12-31", (0, 0, 0)),
+                               ("0001-01-01", "2025-12-31", (0, 0, 0))):  # fmt: skip
+        response = await client.get("/api/v1/matching/funnel", params={"from": start, "to": end}, headers=h)
+        assert response.status_code == 200, (start, end, response.text)
+        body = response.json()
+        assert (body["from"], body["to"]) == (start, end)
+        assert (body["offers_created"], body["participants_positioned"], body["hires"]) == counts, (start, end)
+
+
+async def test_the_hire_keeps_the_offer_s_siret_and_lot_of_that_moment(matching):
+    """DOMAIN.md: `hired` records the employer SIRET and the clause lot; changing the offer afterwards
+    (another SIRET, another lot, no lot) does not rewrite the hire, in the API nor in the event."""
+    app, client, as_tenant = matching
+    h = as_tenant("t")
+    offer = await an_offer(client, h, positions=3, clause_lot_id=LOT)
+    first, second = [(await apply(client, h, await candidate(app), offer["id"])).json() for _ in range(2)]
+    for application in (first, second):
+        await to_interview(client, h, application["id"])
+    assert (await move(client, h, first["id"], **HIRE)).status_code == 201
+    other_lot = str(uuid.uuid4())
+    patched = await client.patch(f"/api/v1/offers/{offer['id']}", headers=h,
+                                 json={"employer": {"siret": OTHER_SIRET}, "clause_lot_id": other_lot})  # fmt: skip
+    assert patched.status_code == 200 and patched.json()["employer"]["siret"] == OTHER_SIRET
+    assert (await move(client, h, second["id"], **HIRE)).status_code == 201
+    await client.patch(f"/api/v1/offers/{offer['id']}", json={"clause_lot_id": None}, headers=h)
+
+    hire_time = {first["id"]: (SIRET, LOT), second["id"]: (OTHER_SIRET, other_lot)}
+    read = [(await client.get(f"/api/v1/applications/{a}", headers=h)).json() for a in hire_time]
+    by_offer = (await client.get(f"/api/v1/offers/{offer['id']}/applications", headers=h)).json()["items"]
+    for application in read + by_offer:
+        hire = application["hire"]
+        assert (hire["employer_siret"], hire["clause_lot_id"]) == hire_time[application["id"]], application["id"]
+    stored = await rows(app, applications, applications.c.state == "hired")
+    assert {str(r["id"]): (r["employer_siret"], str(r["clause_lot_id"])) for r in stored} == hire_time
+    events = [PlacementHiredV1.model_validate(json.loads(r["value"])) for r in await rows(app, outbox)]
+    assert {str(e.application_id): (e.employer_siret, str(e.clause_lot_id)) for e in events} == hire_time
+
+
+async def test_a_hire_on_an_offer_without_lot_records_no_lot(matching):
+    app, client, as_tenant = matching
+    h = as_tenant("t")
+    offer = await an_offer(client, h)
+    application = (await apply(client, h, await candidate(app), offer["id"])).json()
+    await to_interview(client, h, application["id"])
+    await move(client, h, application["id"], **HIRE)
+    await client.patch(f"/api/v1/offers/{offer['id']}", json={"clause_lot_id": LOT}, headers=h)
+    hire = (await client.get(f"/api/v1/applications/{application['id']}", headers=h)).json()["hire"]
+    assert (hire["employer_siret"], hire["clause_lot_id"]) == (SIRET, None)

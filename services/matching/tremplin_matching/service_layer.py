@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,6 +36,7 @@ from .adapters.offers_repository import OfferFilters
 from .adapters.projection import get_candidate
 from .api.schemas import ApplicationIn, OfferIn, OfferPatch, TransitionIn
 from .domain import applications as machine
+from .domain.days import period_bounds
 from .domain.offers import InvalidPositions, can_hire, hires_made, resize, status_for
 
 SOURCE = "/tremplin/matching"
@@ -348,17 +349,19 @@ async def transition_application(
             offer = await offers.take_position(session, identity.tenant, offer["id"], at_now)
             if offer is None:  # taken meanwhile by a concurrent hire
                 raise Conflict("the offer's last open position was just taken", offer_status="filled")
+            # The offer's SIRET and lot are copied: a later PATCH of the offer must not rewrite the hire.
             values |= {"start_date": body.start_date, "contract_type": body.contract_type,
-                       "weekly_hours": body.weekly_hours}  # fmt: skip
+                       "weekly_hours": body.weekly_hours, "employer_siret": offer["employer_siret"],
+                       "clause_lot_id": offer["clause_lot_id"]}  # fmt: skip
             hired_event = PlacementHiredV1(
                 application_id=application_id,
                 participant_id=application["participant_id"],
                 offer_id=offer["id"],
-                employer_siret=offer["employer_siret"],
-                contract_type=body.contract_type,
-                start_date=body.start_date,
-                weekly_hours=body.weekly_hours,
-                clause_lot_id=offer["clause_lot_id"],
+                employer_siret=values["employer_siret"],
+                contract_type=values["contract_type"],
+                start_date=values["start_date"],
+                weekly_hours=values["weekly_hours"],
+                clause_lot_id=values["clause_lot_id"],
             )
         if not await applications.move(session, identity.tenant, application_id, application["state"], values):
             raise Conflict("the application changed meanwhile; read it again", state=application["state"])
@@ -401,11 +404,10 @@ async def list_participant_applications(
 
 # ---------------------------------------------------------------------------------------------- funnel
 async def funnel(session: AsyncSession, identity: Identity, start: date, end: date) -> dict:
-    """Counts for the days [start, end], both included, in UTC."""
+    """Counts for the days [start, end], both included, Paris days (any date: see period_bounds)."""
     if end < start:
         raise invalid(("to", "must not be before from"), where="query")
-    lower = datetime.combine(start, time(), UTC)
-    upper = datetime.combine(end + timedelta(days=1), time(), UTC)
+    lower, upper = period_bounds(start, end)
     return {
         "from": start,
         "to": end,

@@ -225,10 +225,34 @@ async def test_bad_list_parameters_are_422(service):
         ({"cursor": "!!!"}, "cursor"),
         ({"cursor": "AAAAAAAAAAAAAAAAAAAAAA"}, "cursor"),  # well-formed, but no such participant
         ({"at": "2026-13-01"}, "at"),
+        ({"at": "1899-12-31"}, "at"),
+        ({"at": "0030-01-01", "flag": "rsa"}, "at"),  # was a 500: the senior threshold is year -20
+        ({"at": "0001-01-01", "flag": "senior"}, "at"),
     ]:
         response = await client.get("/api/v1/participants", params=params, headers=headers())
         assert response.status_code == 422, (params, response.text)
         assert field in {e["field"] for e in response.json()["errors"]}
+
+
+async def test_every_flag_filters_at_the_bounds_of_at(service):
+    """The first day `at` takes and the last day a date can hold work with every flag (thresholds 1 to
+    50 years back, 9999-12-31 included): at 1900-01-01 both are young, at 9999-12-31 both are senior."""
+    _, client, headers = service
+    await register(client, headers, first_name="Ann", last_name="Aa", birth_date="1900-01-01", rsa=True,
+                   unemployed_since="1900-01-01")  # fmt: skip
+    await register(client, headers, first_name="Bob", last_name="Bb", birth_date="1950-06-01",
+                   job_seeker_registered=True)  # fmt: skip
+    expected = {
+        "1900-01-01": {"long_term_unemployed": "", "very_long_term_unemployed": "", "youth": "AnnBob", "senior": "",
+                       "rsa": "Ann", "clause_eligible": "Ann", "qpv": "", "rqth": ""},
+        "9999-12-31": {"long_term_unemployed": "Ann", "very_long_term_unemployed": "Ann", "youth": "",
+                       "senior": "AnnBob", "rsa": "Ann", "clause_eligible": "AnnBob", "qpv": "", "rqth": ""},
+    }  # fmt: skip
+    for at, by_flag in expected.items():
+        for flag, names in by_flag.items():
+            listed = await walk(client, headers, 5, flag=flag, at=at)
+            assert "".join(i["first_name"] for i in listed) == names, (at, flag)
+            assert all(i["flags"]["computed_on"] == at and i["flags"][flag] for i in listed), (at, flag)
 
 
 async def test_listing_logs_one_access_row_per_participant_returned(service):

@@ -81,6 +81,8 @@ applications = sa.Table(
     sa.Column("start_date", sa.Date, nullable=True),  # the hired fields
     sa.Column("contract_type", sa.String(30), nullable=True),
     sa.Column("weekly_hours", sa.Float, nullable=True),
+    sa.Column("employer_siret", sa.String(14), nullable=True),  # the offer's, copied at the hire
+    sa.Column("clause_lot_id", sa.Uuid, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index("ix_applications_tenant_offer", "tenant", "offer_id"),

@@ -20,7 +20,8 @@ def application_out(row: dict) -> dict:
     hire = None
     if row["state"] == "hired":
         hire = {"start_date": row["start_date"], "contract_type": row["contract_type"],
-                "weekly_hours": row["weekly_hours"]}  # fmt: skip
+                "weekly_hours": row["weekly_hours"], "employer_siret": row["employer_siret"],
+                "clause_lot_id": row["clause_lot_id"]}  # fmt: skip
     return {**row, "allowed": allowed_from(row["state"]), "hire": hire}
 
 
@@ -41,7 +42,8 @@ async def read_application(application_id: uuid.UUID, identity: CurrentIdentity,
     description=(
         "proposed → sent → interview → hired | refused; proposed, sent, interview → withdrawn. An illegal "
         "move is 409 with `allowed`. `hired` needs start_date, contract_type and weekly_hours, takes one "
-        "open position of the offer (filled at zero; 409 when none is left) and emits placement.hired."
+        "open position of the offer (filled at zero; 409 when none is left), records the offer's employer "
+        "SIRET and clause lot as they are then, and emits placement.hired."
     ),
 )
 async def transition_application(
@@ -61,7 +63,7 @@ async def list_participant_applications(participant_id: uuid.UUID, identity: Cur
 async def funnel(
     identity: CurrentIdentity,
     session: DbSession,
-    from_: Annotated[date, Query(alias="from", description="First day (UTC), included")],
-    to: Annotated[date, Query(description="Last day (UTC), included")],
+    from_: Annotated[date, Query(alias="from", description="First day (Europe/Paris), included")],
+    to: Annotated[date, Query(description="Last day (Europe/Paris), included")],
 ):
     return await service_layer.funnel(session, identity, from_, to)

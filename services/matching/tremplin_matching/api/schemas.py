@@ -194,6 +194,8 @@ class HireOut(BaseModel):
     start_date: date
     contract_type: str
     weekly_hours: float
+    employer_siret: str | None = Field(description="The offer's at the hire (null for hires older than this field)")
+    clause_lot_id: uuid.UUID | None = Field(description="The offer's clause lot at the hire, if it had one")
 
 
 class ApplicationOut(BaseModel):

@@ -2,7 +2,7 @@
 
 proposed → sent → interview → hired | refused; proposed, sent and interview may go to withdrawn;
 hired, refused and withdrawn are final. `hired` records start date, contract type and weekly hours
-(the employer SIRET and the clause lot come from the offer).
+given with the transition, and the employer SIRET and clause lot the offer has at that moment.
 """
 
 from dataclasses import dataclass

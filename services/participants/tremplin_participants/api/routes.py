@@ -17,6 +17,13 @@ router = APIRouter(prefix="/api/v1/participants", tags=["participants"])
 
 FlagName = Literal[FLAG_NAMES]  # type: ignore[valid-type]
 At = Annotated[date | None, Query(description="Compute the flags for this date (YYYY-MM-DD) instead of today (France)")]
+# The list's `flag` filter turns age rules into dates up to 50 years before `at` (adapters.repository
+# flag_condition), which year 1 cannot hold: `at` before this is a 422, not an overflow.
+LIST_AT_FROM = date(1900, 1, 1)
+ListAt = Annotated[
+    date | None,
+    Query(ge=LIST_AT_FROM, description="Compute the flags (and the `flag` filter) for this date instead of today"),
+]
 
 
 def participant_out(participant: Participant, at: date | None) -> dict:
@@ -63,7 +70,7 @@ async def list_participants(
     q: Annotated[
         str | None, Query(max_length=100, description="Words found in the names (case and accents ignored)")
     ] = None,
-    at: At = None,
+    at: ListAt = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
 ):
