@@ -7,7 +7,7 @@ from .adapters.handlers import handlers
 from .api import orientation_routes, parcours_routes
 from .api.routes import router
 from .config import Settings
-from .jobs import durable_exit_loop
+from .jobs import durable_exit_loop, flags_refresh_loop
 
 
 def build_spec(settings: Settings | None = None) -> ServiceSpec:
@@ -24,7 +24,7 @@ def build_spec(settings: Settings | None = None) -> ServiceSpec:
         # inbound.france-travail: only the job seeker registrations (the offers there are matching's).
         consumes=[MATCHING_TOPIC, INBOUND_FRANCE_TRAVAIL_TOPIC],
         handlers=handlers(settings.nir_hash_key),
-        background=[durable_exit_loop],
+        background=[durable_exit_loop, flags_refresh_loop],
     )
 
 

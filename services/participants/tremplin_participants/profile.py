@@ -5,18 +5,24 @@ flags computed for the day. Call `stage_profile_changed` inside the transaction 
 that may alter it (registration, PATCH, diagnostic, parcours opened or exited): the event goes to
 the outbox and commits with the change. No names, no NIR, no birth date: only what matching uses,
 and the sex (a statistic for the clauses reports).
+
+Every profile event also records on the participant row the flags it carried and the next day time
+alone changes them (`adapters.flag_tracking`); `send_flag_changes` sends the events of the days a
+threshold was crossed since (the flags-refresh job of jobs.py, and every change before its own event).
 """
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.events import ParticipantProfileChangedV1
 from tremplin_shared.messaging import outbox
 
-from .adapters import repository
+from .adapters import flag_tracking, repository
+from .adapters.flag_tracking import Tracking
+from .domain.flag_changes import Plan, day_in_france, next_change, plan
 from .domain.flags import today
 from .domain.participant import Participant
 
@@ -71,7 +77,70 @@ async def stage_profile_changed(
 ) -> None:
     """Stage participant.profile_changed.v1 in the caller's transaction (flags computed for `at`,
     today in France by default). Does nothing for an unknown or erased participant: an erased
-    person has no profile any more, and other services have purged theirs."""
-    event = await build_profile(session, tenant, participant_id, at=at)
-    if event is not None:
-        await outbox.add_event(session, event, tenant=tenant, source=SOURCE)
+    person has no profile any more, and other services have purged theirs.
+
+    The participant row is locked (PostgreSQL) and read again: the flag changes crossed before `at`
+    and not sent yet go out first, each dated its day; then this event; then what it sent is recorded."""
+    at = at or today()
+    found = await flag_tracking.locked(session, tenant, participant_id)
+    if found is None or found[0].erased:
+        return
+    participant, tracking = found
+    diagnostic = await repository.latest_diagnostic(session, tenant, participant_id)
+    active = await repository.has_open_parcours(session, tenant, participant_id)
+    changes = flag_changes_until(participant, tracking, at - timedelta(days=1))
+    await _stage(session, participant, diagnostic, active, changes.send)
+    event = profile_event(participant, diagnostic, active, at)
+    await outbox.add_event(session, event, tenant=tenant, source=SOURCE)
+    await remember_flags(session, participant, at)
+
+
+# ------------------------------------------------------------------------------ flags crossing a threshold
+def held_flags(participant: Participant, tracking: Tracking):
+    """The flags other services hold: those last sent; for a participant not tracked yet (a bulk
+    import, a row older than the tracking), those of the day of its last change or registration —
+    the day its last profile event was computed on, or earlier (then the changes since are sent
+    again, dated right: harmless)."""
+    return tracking.sent or participant.flags(day_in_france(tracking.last_change))
+
+
+def flag_changes_until(participant: Participant, tracking: Tracking, until: date) -> Plan:
+    return plan(participant.situation, participant.birth_date, held_flags(participant, tracking), until)
+
+
+async def _stage(
+    session: AsyncSession, participant: Participant, diagnostic: Mapping | None, active: bool, days: list
+) -> None:
+    for flags in days:
+        event = profile_event(participant, diagnostic, active, flags.computed_on)
+        await outbox.add_event(session, event, tenant=participant.tenant, source=SOURCE)
+
+
+async def send_flag_changes(
+    session: AsyncSession, participant: Participant, tracking: Tracking, until: date, *, compare_and_set: bool
+) -> int | None:
+    """Inside the caller's transaction, on a live participant read (and locked) with its tracking:
+    stage a profile event for each day up to `until` on which time alone changed the flags since
+    those other services hold (dated that day: flags.computed_on; the rest of the profile as it is
+    now), and record the result. Returns how many were staged; None when `compare_and_set` found the
+    tracking changed meanwhile (nothing written)."""
+    changes = flag_changes_until(participant, tracking, until)
+    if tracking.sent is not None and not changes.send and changes.due_on == tracking.due_on:
+        return 0
+    expected = tracking if compare_and_set else None
+    if not await flag_tracking.record(session, participant, changes.standing, changes.due_on, expected=expected):
+        return None
+    if changes.send:
+        diagnostic = await repository.latest_diagnostic(session, participant.tenant, participant.id)
+        active = await repository.has_open_parcours(session, participant.tenant, participant.id)
+        await _stage(session, participant, diagnostic, active, changes.send)
+    return len(changes.send)
+
+
+async def remember_flags(session: AsyncSession, participant: Participant, at: date) -> None:
+    """Record that other services hold the flags of `at` for this participant's situation as it is now
+    (a profile event of that day was staged, or the change staged none because they are the same)."""
+    held = participant.flags(at)
+    await flag_tracking.record(
+        session, participant, held, next_change(participant.situation, participant.birth_date, held)
+    )

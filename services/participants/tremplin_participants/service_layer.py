@@ -19,13 +19,13 @@ from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
 from tremplin_shared.problems import Conflict, NotFound, Problem, Unprocessable
 
-from .adapters import orientation_repository, repository
+from .adapters import flag_tracking, orientation_repository, repository
 from .adapters.repository import ListFilters
 from .domain.erasure import france_travail_pseudonym
 from .domain.flags import today
 from .domain.nir import nir_hash
 from .domain.participant import InvalidParticipant, Participant, search_key
-from .profile import SOURCE, build_profile, stage_profile_changed
+from .profile import SOURCE, build_profile, remember_flags, send_flag_changes, stage_profile_changed
 
 
 class Gone(Problem):
@@ -143,15 +143,22 @@ async def update_participant(
 async def change_participant(session: AsyncSession, participant: Participant, changes: dict) -> set[str]:
     """Inside the caller's transaction, on a participant read for update: apply `changes` (domain
     checks: InvalidParticipant), save, and stage participant.profile_changed.v1 when what matching
-    sees (flags included) is different. Returns the names of the fields that changed."""
-    tenant = participant.tenant
+    sees (flags included) is different. Returns the names of the fields that changed.
+
+    First, the flag changes time alone brought about and not sent yet (the flags-refresh job did not
+    run since) go out, computed from the situation before this change and dated their days; then
+    what other services hold after it is recorded (jobs.py)."""
+    tenant, day = participant.tenant, today()
+    tracking = await flag_tracking.tracking_of(session, participant)
+    await send_flag_changes(session, participant, tracking, day, compare_and_set=False)
     before = await build_profile(session, tenant, participant.id)
-    changed = participant.change(changes, datetime.now(UTC), today())
+    changed = participant.change(changes, datetime.now(UTC), day)
     if changed:
         await repository.save(session, participant)
         after = await build_profile(session, tenant, participant.id)
         if _matching_view(before) != _matching_view(after):
             await outbox.add_event(session, after, tenant=tenant, source=SOURCE)
+        await remember_flags(session, participant, day)
     return changed
 
 

@@ -46,12 +46,22 @@ participants = sa.Table(
     sa.Column("registered_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("erased_at", UtcDateTime, nullable=True),
+    # The flags other services hold (the last profile event's, ParticipantFlags as JSON, computed_on
+    # included) and the next day time alone changes them; None/None: not tracked yet (a bulk import,
+    # a row from before migration 0005): the flags-refresh job takes it up (jobs.py).
+    sa.Column("flags_sent", sa.JSON, nullable=True),
+    sa.Column("flags_due_on", sa.Date, nullable=True),
     sa.UniqueConstraint("tenant", "nir_hash", name="uq_participants_tenant_nir_hash"),
     sa.UniqueConstraint("tenant", "france_travail_id", name="uq_participants_tenant_france_travail_id"),
 )
 # The list's order: last name, first name, id within a tenant.
 sa.Index("ix_participants_tenant_names", participants.c.tenant, participants.c.last_name, participants.c.first_name,
          participants.c.id)  # fmt: skip
+# The flags-refresh job's two queries: live participants whose flags change by `today`, and those not tracked yet.
+_live = participants.c.erased_at.is_(None)
+sa.Index("ix_participants_flags_due_on", participants.c.flags_due_on, postgresql_where=_live, sqlite_where=_live)
+_untracked = sa.and_(_live, participants.c.flags_sent.is_(None))
+sa.Index("ix_participants_flags_untracked", participants.c.id, postgresql_where=_untracked, sqlite_where=_untracked)
 
 parcours = sa.Table(
     "parcours",
