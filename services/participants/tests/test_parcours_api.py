@@ -462,6 +462,44 @@ async def test_a_hire_moves_every_open_parcours_that_may_be_employed_and_only_on
     assert len(await api.rows(sa.select(hires.c.id))) == 1
 
 
+async def test_a_contract_starting_later_moves_the_parcours_on_its_start_date(api):
+    """Reported ahead of its start, a hire moves nothing yet: the référent can still move or exit the
+    parcours meanwhile; the parcours pass makes the move on the start date (or the first pass after)."""
+    pid = await api.person()
+    plie = await api.open(pid, "plie", at=1)
+    await api.walk(plie["id"], "welcomed", "diagnosed", "supported", start=2)
+    rsa = await api.open(pid, "rsa", at=1)
+    await api.walk(rsa["id"], "welcomed", "diagnosed", "supported", start=2)
+    start = today() + timedelta(days=10)
+    application = uuid.uuid4()
+    data = PlacementHiredV1(application_id=application, participant_id=uuid.UUID(pid), offer_id=uuid.uuid4(),
+                            employer_siret="73282932000074", contract_type="cdi", start_date=start,
+                            weekly_hours=35)  # fmt: skip
+    async with api.app.state.sessionmaker() as session, session.begin():
+        await on_placement_hired(session, new_event(data, tenant=HOME, source="/tremplin/matching"), data)
+    assert [(await api.get(p["id"]))["state"] for p in (plie, rsa)] == ["supported", "supported"]
+    [hire] = [i for i in (await api.call("GET", f"/api/v1/participants/{pid}/timeline")).json()["items"]
+              if i["kind"] == "hire"]  # fmt: skip
+    assert (hire["awaiting_start"], hire["parcours_moved"]) == (True, False)
+    # meanwhile the Département closes its RSA parcours today: allowed (it was frozen until the start)
+    exit_rsa = await api.call("POST", f"/api/v1/parcours/{rsa['id']}/transitions",
+                              json={"to": "exited", "exit_kind": "other", "at": today().isoformat()})  # fmt: skip
+    assert exit_rsa.status_code == 201, exit_rsa.text
+    sessionmaker = api.app.state.sessionmaker
+    assert await jobs.start_due_hires(sessionmaker, start - timedelta(days=1)) == 0  # not yet
+    assert await jobs.start_due_hires(sessionmaker, start + timedelta(days=2)) == 1  # a late pass
+    after = await api.get(plie["id"])
+    assert (after["state"], after["state_since"]) == ("employed", start.isoformat())  # dated the start
+    assert after["transitions"][-1]["actor"] == "matching"
+    assert (await api.get(rsa["id"]))["state"] == "exited"
+    assert await jobs.start_due_hires(sessionmaker, start + timedelta(days=3)) == 0  # once
+    [row] = await api.rows(sa.select(hires.c.awaiting_start, hires.c.parcours_moved))
+    assert (row.awaiting_start, row.parcours_moved) == (False, True)
+    # the 183-day rule counts from the start
+    assert await jobs.exit_durable_employments(sessionmaker, start + timedelta(days=182)) == 0
+    assert await jobs.exit_durable_employments(sessionmaker, start + timedelta(days=183)) == 1
+
+
 async def test_a_hire_that_cannot_move_a_parcours_is_recorded_and_an_unknown_person_is_ignored(api):
     pid = await api.person()
     p = await api.open(pid, "plie")

@@ -1,13 +1,17 @@
 """Scheduled work of the participants service: the 183-day rule, and flags crossing a threshold.
 
-**The 183-day rule.** A parcours `employed` for 183 days in a row exits as `durable_employment` by
-itself, dated day 183 (see `domain.parcours.durable_exit_date`). `exit_durable_employments(sessionmaker,
-today)` does one pass with an injected date; `durable_exit_loop(app)` runs a pass at start and then
-every `PARTICIPANTS_DURABLE_EXIT_INTERVAL_SECONDS` (an hour by default).
+**The parcours pass.** First the hires whose contract starts on a later day than matching reported
+it: on their start date (or the first pass after it), their parcours move to `employed`, dated the
+start (`start_due_hires`; parcours_service.record_hire). Then the 183-day rule: a parcours `employed`
+for 183 days in a row exits as `durable_employment` by itself, dated day 183 (see
+`domain.parcours.durable_exit_date`). `exit_durable_employments(sessionmaker, today)` does one pass
+with an injected date; `durable_exit_loop(app)` runs both at start and then every
+`PARTICIPANTS_DURABLE_EXIT_INTERVAL_SECONDS` (an hour by default).
 
-Safe to run twice, or in two processes at once: each parcours is exited in its own transaction after
-re-reading it (row lock on PostgreSQL, compare-and-set on the state everywhere), so a parcours
-already exited is skipped and never gets a second log row or event.
+Safe to run twice, or in two processes at once: each hire is started, each parcours exited, in its
+own transaction after re-reading it (row lock on PostgreSQL, compare-and-set on the state
+everywhere), so a hire already started or a parcours already exited is skipped and never gets a
+second log row or event.
 
 **Flags crossing a threshold.** The flags are computed at a date (DOMAIN.md §Programmes and publics):
 12 and 24 months of unemployment, the 26th and 50th birthdays change them with nothing else
@@ -70,12 +74,31 @@ async def exit_durable_employments(sessionmaker: async_sessionmaker[AsyncSession
     return exited
 
 
+async def start_due_hires(sessionmaker: async_sessionmaker[AsyncSession], today: date) -> int:
+    """Move the parcours of every hire whose contract started by `today` and awaited it (all tenants)."""
+    async with sessionmaker() as session:
+        due = await parcours_service.hires_starting(session, today)
+    started = 0
+    for tenant, application_id in due:
+        try:
+            async with sessionmaker() as session, session.begin():
+                started += await parcours_service.start_hire_if_due(session, tenant, application_id, today)
+        except parcours_service.ConcurrentChange:
+            log.info("parcours changed while starting a hire; the next pass retries",
+                     extra={"fields": {"application_id": str(application_id)}})  # fmt: skip
+    if started:
+        log.info("hires started", extra={"fields": {"started": started, "today": today.isoformat()}})
+    return started
+
+
 async def durable_exit_loop(app: FastAPI, clock: Callable[[], date] = today_in_france) -> None:
     """The background task the service starts (ServiceSpec.background): a pass now, then periodically."""
     interval = app.state.settings.durable_exit_interval_seconds
     while True:
         try:
-            await exit_durable_employments(app.state.sessionmaker, clock())
+            day = clock()
+            await start_due_hires(app.state.sessionmaker, day)
+            await exit_durable_employments(app.state.sessionmaker, day)
         except asyncio.CancelledError:
             raise
         except Exception:  # a failed pass is logged; the next one tries again

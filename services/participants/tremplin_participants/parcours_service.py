@@ -399,7 +399,7 @@ async def timeline(session: AsyncSession, identity: Identity, participant_id: uu
     for h in hire_rows:
         events.append({"at": h.start_date, "recorded_at": h.recorded_at, "kind": "hire", "application_id": h.id,
                        "offer_id": h.offer_id, "contract_type": h.contract_type, "weekly_hours": h.weekly_hours,
-                       "parcours_moved": h.parcours_moved})  # fmt: skip
+                       "parcours_moved": h.parcours_moved, "awaiting_start": h.awaiting_start})  # fmt: skip
     events.sort(key=lambda e: (e["at"], e["recorded_at"], _KIND_ORDER[e["kind"]]))
     return events
 
@@ -450,8 +450,10 @@ async def rsa_indicators(session: AsyncSession, identity: Identity, start: date,
 
 
 # ------------------------------------------------------------------------- hires and the 183-day rule
-async def record_hire(session: AsyncSession, tenant: str, data: PlacementHiredV1) -> bool | None:
-    """Apply a hire reported by matching, inside the consumer's transaction.
+async def record_hire(
+    session: AsyncSession, tenant: str, data: PlacementHiredV1, on: date | None = None
+) -> bool | None:
+    """Apply a hire reported by matching, inside the consumer's transaction (`on`: today in France).
 
     Every open parcours of the participant whose state allows `employed` (supported, immersion,
     training) moves there — oldest first; each programme follows the person in work on its own
@@ -459,6 +461,11 @@ async def record_hire(session: AsyncSession, tenant: str, data: PlacementHiredV1
     (a log never goes back in time). Other parcours stay as they are; the hire is recorded anyway
     (the timeline shows it). Idempotent by application id. Returns whether a parcours moved, or
     None when the hire was ignored (participant unknown in the tenant or erased, hire already recorded).
+
+    A contract starting after `on` moves nothing yet: the hire is recorded `awaiting_start`, and the
+    parcours pass of jobs.py makes the moves on the start date (`start_due_hires`). Dated in the
+    future now, the move would freeze the parcours until then: no move may be dated before the last
+    one, nor after today.
     """
     participant = await repo.participant_row(session, tenant, data.participant_id)
     if participant is None or participant.erased_at is not None:
@@ -470,11 +477,8 @@ async def record_hire(session: AsyncSession, tenant: str, data: PlacementHiredV1
     if await repo.hire_exists(session, data.application_id):
         return None
     recorded_at = datetime.now(UTC)  # before the moves: the timeline shows the hire, then its effect
-    moved = False
-    for item in await repo.open_parcours_of(session, tenant, data.participant_id, for_update=True):
-        if is_allowed(item.state, EMPLOYED):
-            await _move(session, item, partial(_hired, item, max(data.start_date, item.state_since)))
-            moved = True
+    awaiting = data.start_date > (on or today())
+    moved = False if awaiting else await _move_to_employed(session, tenant, data.participant_id, data.start_date)
     await repo.add_hire(
         session,
         {
@@ -486,14 +490,42 @@ async def record_hire(session: AsyncSession, tenant: str, data: PlacementHiredV1
             "start_date": data.start_date,
             "weekly_hours": data.weekly_hours,
             "parcours_moved": moved,
+            "awaiting_start": awaiting,
             "recorded_at": recorded_at,
         },
     )
     return moved
 
 
+async def _move_to_employed(session: AsyncSession, tenant: str, participant_id: uuid.UUID, start: date) -> bool:
+    moved = False
+    for item in await repo.open_parcours_of(session, tenant, participant_id, for_update=True):
+        if is_allowed(item.state, EMPLOYED):
+            await _move(session, item, partial(_hired, item, max(start, item.state_since)))
+            moved = True
+    return moved
+
+
+async def start_hire_if_due(session: AsyncSession, tenant: str, application_id: uuid.UUID, day: date) -> bool:
+    """A hire awaiting its start, on or after that start: the moves record_hire deferred, dated the
+    start, inside the caller's transaction. False if not (or no longer) due, or the person was erased."""
+    hire = await repo.get_hire(session, tenant, application_id, for_update=True)
+    if hire is None or not hire.awaiting_start or hire.start_date > day:
+        return False
+    participant = await repo.participant_row(session, tenant, hire.participant_id)
+    moved = False
+    if participant is not None and participant.erased_at is None:
+        moved = await _move_to_employed(session, tenant, hire.participant_id, hire.start_date)
+    await repo.hire_started(session, tenant, application_id, moved)
+    return True
+
+
 def _hired(item: Parcours, at: date) -> Transition:
     return item.transition(EMPLOYED, at, actor=MATCHING_ACTOR, reason=HIRE_REASON)
+
+
+async def hires_starting(session: AsyncSession, day: date) -> list[tuple[str, uuid.UUID]]:
+    return await repo.hires_awaiting_start(session, day)
 
 
 async def due_for_exit(session: AsyncSession, day: date) -> list[tuple[str, uuid.UUID]]:

@@ -165,7 +165,15 @@ hires = sa.Table(  # hires reported by matching (placement.hired), for the timel
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("weekly_hours", sa.Float, nullable=False),
     sa.Column("parcours_moved", sa.Boolean, nullable=False),  # did it move a parcours to employed?
+    # a contract starting after the day it was reported: the moves wait for the start (jobs.py)
+    sa.Column("awaiting_start", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("recorded_at", UtcDateTime, nullable=False),
+    sa.Index(
+        "ix_hires_awaiting_start",
+        "start_date",
+        postgresql_where=sa.text("awaiting_start"),
+        sqlite_where=sa.text("awaiting_start"),
+    ),
 )
 
 access_log = sa.Table(  # every read of personal data: who, tenant, when, which participant

@@ -318,6 +318,29 @@ async def add_hire(session: AsyncSession, row: dict) -> None:
     await session.execute(insert(hires).values(row))
 
 
+async def get_hire(session: AsyncSession, tenant: str, application_id: uuid.UUID, for_update: bool = False):
+    stmt = select(hires).where(hires.c.tenant == tenant, hires.c.id == application_id)
+    return (await session.execute(stmt.with_for_update() if for_update else stmt)).first()
+
+
+async def hires_awaiting_start(session: AsyncSession, day: date) -> list[tuple[str, uuid.UUID]]:
+    """(tenant, application id) of every hire awaiting a start on `day` or earlier — all tenants."""
+    rows = await session.execute(
+        select(hires.c.tenant, hires.c.id)
+        .where(hires.c.awaiting_start.is_(True), hires.c.start_date <= day)
+        .order_by(hires.c.start_date, hires.c.id)
+    )
+    return [(row.tenant, row.id) for row in rows]
+
+
+async def hire_started(session: AsyncSession, tenant: str, application_id: uuid.UUID, moved: bool) -> None:
+    await session.execute(
+        update(hires)
+        .where(hires.c.tenant == tenant, hires.c.id == application_id)
+        .values(awaiting_start=False, parcours_moved=moved)
+    )
+
+
 async def hires_of(session: AsyncSession, tenant: str, participant_id: uuid.UUID) -> list:
     return list(
         (
