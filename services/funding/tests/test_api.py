@@ -8,12 +8,14 @@ import io
 import json
 import uuid
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
 
 from tremplin_funding.adapters.orm import disbursements, ledger, offsets
+from tremplin_shared.calendar import today_in_france
 from tremplin_shared.messaging.tables import outbox
 
 from .conftest import EBE_IBAN, PAYER_IBAN, TENANT, convention_body, fund_body
@@ -298,8 +300,13 @@ async def test_a_payment_batch_and_its_sepa_file_parsed_back(funding):
     assert not_yet.status_code == 409  # not approved
     for i in ids:
         await funding.post(f"/api/v1/funding/disbursements/{i}/approve", headers=funding.funder(), expect=200)
+    for bad in ("2024-02-05", (today_in_france() + timedelta(days=400)).isoformat()):  # gone, or too far ahead
+        refused = await funding.client.post("/api/v1/funding/payment-batches", headers=funding.manager(),
+                                            json={"disbursement_ids": ids, "execution_date": bad})  # fmt: skip
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "execution_date", refused.text
+    execution = (today_in_france() + timedelta(days=3)).isoformat()
     batch = await funding.post("/api/v1/funding/payment-batches", {"disbursement_ids": ids,
-                                                                   "execution_date": "2024-02-05"})  # fmt: skip
+                                                                   "execution_date": execution})  # fmt: skip
     assert (batch["status"], batch["total"], batch["transactions"]) == ("created", "3641.80", 2)
     again = await funding.client.post("/api/v1/funding/payment-batches", json={"disbursement_ids": ids[:1]},
                                       headers=funding.manager())  # fmt: skip
@@ -314,7 +321,7 @@ async def test_a_payment_batch_and_its_sepa_file_parsed_back(funding):
     assert header.find("p:MsgId", NS).text == batch["message_id"]
     (info,) = root.findall("p:CstmrCdtTrfInitn/p:PmtInf", NS)
     assert info.find("p:CtrlSum", NS).text == "3641.80"
-    assert info.find("p:ReqdExctnDt", NS).text == "2024-02-05"
+    assert info.find("p:ReqdExctnDt", NS).text == execution
     assert info.find("p:DbtrAcct/p:Id/p:IBAN", NS).text == PAYER_IBAN
     transfers = {
         tx.find("p:PmtId/p:EndToEndId", NS).text: (

@@ -19,6 +19,7 @@ from sepaxml.validation import ValidationError as SepaValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tremplin_shared.calendar import today_in_france
 from tremplin_shared.db import upsert
 from tremplin_shared.events import CloudEvent, ParcoursExitedV1, PlacementHiredV1, new_event
 from tremplin_shared.events.funding import (
@@ -686,7 +687,7 @@ async def create_batch(session: AsyncSession, identity: Identity, body: BatchIn)
     deductions are recorded as offsets (their ledger rows when the batch is paid)."""
     ids = list(dict.fromkeys(body.disbursement_ids))
     batch_id = uuid.uuid4()
-    execution_date = body.execution_date or date.today()
+    execution_date = body.execution_date or today_in_france()
     at = now()
     async with session.begin():
         rows = await repo.lock_disbursements(session, identity.tenant, ids)

@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tremplin_shared.calendar import day_in_france
 from tremplin_shared.events import (
     ParcoursExitedV1,
     ParcoursOpenedV1,
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 SOURCE = "/tremplin/participants"
 MATCHING_ACTOR = "matching"
 HIRE_REASON = "hire reported"
-_PARIS = ZoneInfo("Europe/Paris")
 
 
 class ConcurrentChange(Conflict):
@@ -371,7 +370,7 @@ async def timeline(session: AsyncSession, identity: Identity, participant_id: uu
 
     events: list[dict] = [
         {
-            "at": person.registered_at.astimezone(_PARIS).date(),
+            "at": day_in_france(person.registered_at),
             "recorded_at": person.registered_at,
             "kind": "registered",
         }

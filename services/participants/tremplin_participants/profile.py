@@ -17,12 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tremplin_shared.calendar import day_in_france
 from tremplin_shared.events import ParticipantProfileChangedV1
 from tremplin_shared.messaging import outbox
 
 from .adapters import flag_tracking, repository
 from .adapters.flag_tracking import Tracking
-from .domain.flag_changes import Plan, day_in_france, next_change, plan
+from .domain.flag_changes import Plan, next_change, plan
 from .domain.flags import today
 from .domain.participant import Participant
 

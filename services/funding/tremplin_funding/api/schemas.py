@@ -2,7 +2,7 @@
 (a number is accepted on input), at most two decimals."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum.fr import siret as stdnum_siret
+
+from tremplin_shared.calendar import today_in_france
 
 from ..domain.aids import AidPaymentStatus
 from ..domain.cde import CDE_RATE_MAX, CDE_RATE_MIN, MAX_WEEKLY_HOURS
@@ -353,9 +355,24 @@ class DecisionIn(_In):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+MAX_EXECUTION_DAYS_AHEAD = 365  # banks take a requested execution date up to about a year ahead
+
+
 class BatchIn(_In):
     disbursement_ids: list[uuid.UUID] = Field(min_length=1, max_length=5000)
-    execution_date: date | None = Field(default=None, description="Requested execution date; today if absent")
+    execution_date: date | None = Field(
+        default=None,
+        description="Requested execution date, today (in France) or up to a year later; today if absent",
+    )
+
+    @field_validator("execution_date")
+    @classmethod
+    def _not_past(cls, value: date | None) -> date | None:
+        # a transfer file asking for a day already gone is refused or re-dated by the bank
+        today = today_in_france()
+        if value is not None and not today <= value <= today + timedelta(days=MAX_EXECUTION_DAYS_AHEAD):
+            raise ValueError(f"must be from today ({today}) to {MAX_EXECUTION_DAYS_AHEAD} days later")
+        return value
 
 
 class BatchOut(BaseModel):

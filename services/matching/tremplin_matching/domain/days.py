@@ -2,12 +2,8 @@
 stored in UTC. `period_bounds` turns a period of Paris days into the UTC instants to compare with."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-try:
-    PARIS = ZoneInfo("Europe/Paris")
-except ZoneInfoNotFoundError:  # a container without tzdata: UTC is at most two hours off
-    PARIS = UTC
+from tremplin_shared.calendar import PARIS
 
 
 def _midnight(day: date) -> datetime:

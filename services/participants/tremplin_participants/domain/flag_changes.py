@@ -12,8 +12,7 @@ first), what stands afterwards, and the next day the flags will change (`due_on`
 """
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
 from tremplin_shared.events.contracts import ParticipantFlags
 
@@ -26,16 +25,6 @@ from .flags import (
     anniversary,
     compute_flags,
 )
-
-try:
-    _PARIS = ZoneInfo("Europe/Paris")
-except ZoneInfoNotFoundError:  # as domain.flags: without tzdata, UTC is at most two hours off
-    _PARIS = UTC
-
-
-def day_in_france(at: datetime) -> date:
-    """The day an instant falls on in metropolitan France (the day `flags.today` gave then)."""
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(_PARIS).date()
 
 
 def thresholds(situation: Situation, birth_date: date) -> list[date]:

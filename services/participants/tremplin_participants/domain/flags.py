@@ -10,9 +10,9 @@ thresholds: a date d has reached its n-year anniversary at `at` exactly when d <
 """
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
+from tremplin_shared.calendar import today_in_france
 from tremplin_shared.events.contracts import ParticipantFlags
 
 EDUCATION_LEVELS = ("below_cap", "cap_bep", "bac", "bac_plus_2", "bac_plus_3_or_more")
@@ -24,15 +24,10 @@ SENIOR_FROM_AGE = 50
 LONG_TERM_YEARS = 1  # 12 months
 VERY_LONG_TERM_YEARS = 2  # 24 months
 
-try:
-    _PARIS = ZoneInfo("Europe/Paris")
-except ZoneInfoNotFoundError:  # a container without tzdata: UTC is at most two hours off
-    _PARIS = UTC
-
 
 def today() -> date:
     """Today in metropolitan France: the date flags are computed for by default."""
-    return datetime.now(_PARIS).date()
+    return today_in_france()
 
 
 @dataclass(frozen=True)
