@@ -181,6 +181,11 @@ async def test_a_spreadsheet_export_with_semicolons_bom_and_french_formats(tmp_p
             "unknown columns: salary",
         ),
         (["first_name", "last_name", "sex", "latitude", "longitude"], "missing required columns: birth_date"),
+        # a file without its header row: its first person is not printed back (a NIR, a birth date)
+        (
+            ["Camille", "Martin", "12/03/1984", "F", "184037512345690", "47.58", "1.33"],
+            "unknown columns: column 1, column 2, column 3, column 4, column 5, column 6, column 7",
+        ),
     ],
 )
 async def test_a_file_with_wrong_columns_is_refused_as_a_whole(tmp_path, sqlite_url, header, message):

@@ -101,3 +101,18 @@ def test_a_consumer_checks_the_contract_only_of_the_types_it_handles():
         decode(record, {event.type})
     skipped, data = decode(record, {"fr.tremplin.matching.offer.published.v1"})  # not this reader's business
     assert skipped.id == event.id and data is None
+
+
+def test_a_broken_contract_is_told_by_field_never_with_the_values():
+    """The error goes into the DLQ headers and the logs: where and why, not the person's data."""
+    from aiokafka.structs import ConsumerRecord
+
+    from tremplin_shared.messaging.consumer import PoisonMessage, decode
+
+    event = new_event(registered(), tenant="t", source="/s")
+    broken = event.value().replace(b'"K2204"', b'"1984-03-12 Camille"')
+    record = ConsumerRecord("participants.events", 0, 0, 0, 0, b"k", broken, None, len(broken), 0, event.headers())
+    with pytest.raises(PoisonMessage) as caught:
+        decode(record)
+    message = str(caught.value)
+    assert "skills.0" in message and "1984-03-12" not in message and "Camille" not in message

@@ -6,6 +6,7 @@ errors can point at the line a person sees in their editor.
 """
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +65,18 @@ def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     return header, records()
 
 
+_NAME_LIKE = re.compile(r"[a-z][a-z0-9_]{0,39}")  # the columns are snake_case; a name or a date is not
+
+
 def check_columns(header: list[str], known: Iterable[str], required: Iterable[str]) -> None:
     """Every column known, none twice, the required ones there."""
     known = list(known)
     unknown = [h for h in header if h not in known]
     if unknown:
-        raise ImportFileError(f"unknown columns: {', '.join(unknown)} (expected some of: {', '.join(known)})")
+        # Named only when they look like column names: a file without its header row would otherwise
+        # print its first person (a NIR, a birth date) on the operator's terminal.
+        shown = [h if _NAME_LIKE.fullmatch(h) else f"column {header.index(h) + 1}" for h in unknown]
+        raise ImportFileError(f"unknown columns: {', '.join(shown)} (expected some of: {', '.join(known)})")
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise ImportFileError(f"columns given twice: {', '.join(duplicated)}")

@@ -11,7 +11,7 @@ from pydantic_core import from_json, to_json
 from sqlalchemy import JSON, DateTime, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
@@ -24,7 +24,22 @@ def json_text(value) -> str:
 
 
 # JSON columns are read back with pydantic's parser too: the relay reads every event's headers.
-_JSON = {"json_serializer": json_text, "json_deserializer": from_json}
+# hide_parameters: a database error's message (logged, dead-lettered) never carries the statement's
+# values, which are names, addresses, hashes of people.
+_JSON = {"json_serializer": json_text, "json_deserializer": from_json, "hide_parameters": True}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error as it may be logged or dead-lettered. A database error by its kind, SQLSTATE, constraint
+    and statement only: the server's own message quotes values (a unique violation's detail shows the
+    row's key), which are people's data."""
+    if not isinstance(exc, DBAPIError):
+        return f"{type(exc).__name__}: {exc}"
+    cause = exc.orig.__cause__ or exc.orig
+    parts = [type(cause).__name__, f"SQLSTATE {getattr(exc.orig, 'sqlstate', None) or '?'}"]
+    if constraint := getattr(cause, "constraint_name", None):
+        parts.append(f"constraint {constraint}")
+    return f"{', '.join(parts)} on: {' '.join((exc.statement or '').split())[:300]}"
 
 
 def is_sqlite(url: str) -> bool:

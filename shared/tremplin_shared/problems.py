@@ -1,16 +1,22 @@
 """RFC 9457 problem+json for every error a component answers."""
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .db import describe_error
 from .log import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
+# PostgreSQL's character_not_in_repertoire: a text with a NUL (\u0000 in JSON), which PostgreSQL
+# cannot store. Bad input wherever it hides, never a 500; the transaction was rolled back.
+NUL_IN_TEXT = "22021"
 log = logging.getLogger(__name__)
 
 
@@ -96,6 +102,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
         return problem_response(exc.status_code, title, str(exc.detail) if exc.detail else None, headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if getattr(exc.orig, "sqlstate", None) == NUL_IN_TEXT:
+            message = "must not contain a NUL character"
+            return problem_response(422, "Unprocessable Content", f"A text of the request {message}.",
+                                    errors=[{"field": "-", "in": "body", "message": message}])  # fmt: skip
+        # Without the exception's message: the statement's values are hidden (db.make_engine), but the
+        # server's detail may quote a row.
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("unhandled database error", extra={"fields": {"error": describe_error(exc), "stack": stack}})
+        return problem_response(500, "Internal Server Error", "An unexpected error occurred.")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -61,6 +61,10 @@ async def test_another_tenant_gets_404_for_the_same_id(service):
         ({"birth_date": "12/03/1984"}, "birth_date"),
         ({"first_name": "   "}, "first_name"),
         ({"nir": "1840312345678"}, "nir"),
+        ({"first_name": "Cam\u0000ille"}, "first_name"),  # PostgreSQL cannot store a NUL
+        ({"last_name": "Martin\tDupont"}, "last_name"),
+        ({"address_line": "12 rue des Lilas\u0000"}, "address_line"),
+        ({"email": "camille\u0000@example.org"}, "email"),
     ],
 )
 async def test_invalid_bodies_get_422_with_the_field_path(service, change, field):

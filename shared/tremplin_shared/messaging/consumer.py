@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..db import bulk_insert, is_postgresql
+from ..db import bulk_insert, describe_error, is_postgresql
 from ..events.contracts import EventData, contract_for
 from ..events.envelope import CloudEvent, MalformedEvent
 from ..log import request_id_var
@@ -92,8 +92,10 @@ def decode(record: ConsumerRecord, wanted: Container[str] | None = None) -> tupl
         return event, None
     try:
         return event, contract.model_validate(event.data)
-    except ValidationError as exc:
-        raise PoisonMessage(f"{event.type} breaks its contract: {exc}") from exc
+    except ValidationError as exc:  # where and why, never the values (a birth date, an identifier)
+        broken = "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}"
+                           for e in exc.errors(include_input=False, include_url=False))  # fmt: skip
+        raise PoisonMessage(f"{event.type} breaks its contract: {broken}") from None
 
 
 INBOX_COLUMNS = ("consumer", "event_id", "event_type", "processed_at")
@@ -254,7 +256,8 @@ class EventConsumer:
         except Exception as exc:  # one bad event fails the batch: isolate it, one record at a time
             partitions = [str(tp) for tp in batches]
             log.info(
-                "batch failed, retrying one by one", extra={"fields": {"error": repr(exc), "partitions": partitions}}
+                "batch failed, retrying one by one",
+                extra={"fields": {"error": describe_error(exc), "partitions": partitions}},
             )
             for tp, records in batches.items():
                 for record in records:
@@ -312,7 +315,7 @@ class EventConsumer:
     async def _dead_letter(self, record: ConsumerRecord, error: Exception, attempts: int) -> None:
         headers = [
             *(record.headers or ()),
-            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq_error", describe_error(error)[:2000].encode()),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_consumer", self.name.encode()),
             ("dlq_original_topic", record.topic.encode()),
@@ -328,7 +331,7 @@ class EventConsumer:
                     "topic": record.topic,
                     "offset": record.offset,
                     "attempts": attempts,
-                    "error": str(error)[:500],
+                    "error": describe_error(error)[:500],
                 }
             },
         )

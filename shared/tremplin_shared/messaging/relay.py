@@ -17,7 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..db import is_postgresql
+from ..db import describe_error, is_postgresql
 from .kafka import ensure_topics, make_producer, recreate_topics, topic_layout_intact
 from .outbox import decode_headers, wake_on_commit
 from .tables import outbox
@@ -206,7 +206,9 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database trouble: the rows stay pending, retry later
-                log.warning("outbox relay failed; retrying", extra={"fields": {"error": repr(exc), "in_s": backoff}})
+                log.warning(
+                    "outbox relay failed; retrying", extra={"fields": {"error": describe_error(exc), "in_s": backoff}}
+                )
                 await self._reset_producer()
                 await asyncio.sleep(backoff)
                 backoff = min(self.max_backoff, backoff * 2 if backoff >= 0.1 else 0.1)

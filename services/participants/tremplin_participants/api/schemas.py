@@ -20,13 +20,18 @@ from tremplin_shared.events.contracts import ParticipantFlags, RomeCode
 
 from ..domain.nir import InvalidNir, validate_nir
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Names: no control character (PostgreSQL text holds no NUL; a tab or a newline in a name is a paste
+# accident); addresses: newlines only.
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_NO_CONTROL)]
 EducationLevel = Literal["below_cap", "cap_bep", "bac", "bac_plus_2", "bac_plus_3_or_more"]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Skills = Annotated[list[RomeCode], Field(max_length=50, description="ROME codes, e.g. K2204")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+_EMAIL = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=_EMAIL)]
+_LINES = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"  # an address may run over two lines
+AddressLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=_LINES)]
 CommuneInsee = Annotated[
     str,
     BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),  # 2a004 → 2A004
