@@ -4,9 +4,14 @@ placement a hire on an offer linked to a lot creates by itself (the handler, on 
 import uuid
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
-from tremplin_clauses.adapters.orm import known_participants, participant_hires, placements
+from tests.consumed import consume, event
+from tests.leaks import outside_tombstones, rows_mentioning, snapshot
+from tremplin_clauses.adapters.orm import hours_entries, known_participants, participant_hires, placements
+from tremplin_clauses.config import Settings
+from tremplin_clauses.main import build_spec
 from tremplin_shared.events import ParticipantErasedV1, PlacementHiredV1
 from tremplin_shared.events.clauses import ClausePlacementCreatedV1
 from tremplin_shared.messaging.tables import outbox
@@ -154,3 +159,69 @@ async def test_erasure_forgets_the_person_but_keeps_the_hours(clauses):
     assert (report["validated_hours"], report["participants"], report["participants_by_sex"]["unknown"]) == (
         "35.00", 1, 1,
     )  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def service(request):
+    return request.getfixturevalue("clauses" if request.param == "sqlite" else "clauses_pg")
+
+
+async def test_erasure_leaves_nothing_that_names_or_links_the_person(service):
+    """Placements and hours stay under the alias (the buyer's proof), but no link back: not the hire's
+    application, not the override or rejection text; the person's events leave the outbox."""
+    clauses = service
+    lot, other_lot = (await clauses.market())["lots"]
+    pid, other = await clauses.participant(eligible=False), await clauses.participant()
+    placed = await clauses.client.post(
+        f"/api/v1/clauses/lots/{lot['id']}/placements", headers=clauses.facilitator(),
+        json={"participant_id": pid, "mode": "direct_hire", "contract_type": "cdd", "start_date": "2026-01-05",
+              "override_reason": "sortie de détention, suivi SPIP"},
+    )  # fmt: skip
+    assert placed.status_code == 201, placed.text
+    await clauses.apply(TENANT, hire(pid, other_lot["id"]))  # a placement with its application_id
+    for lot_id, month, hours, decide in ((lot["id"], "2026-02", 35, clauses.validate),
+                                         (other_lot["id"], "2026-03", 20, clauses.reject)):  # fmt: skip
+        entry = (await clauses.declare(lot_id, pid, month, hours)).json()
+        assert (await decide(entry["id"])).status_code == 200
+    await clauses.place(lot["id"], other)
+    entry = (await clauses.declare(lot["id"], other, "2026-02", 10)).json()
+    assert (await clauses.reject(entry["id"], reason="bulletin illisible")).status_code == 200
+
+    async def totals():
+        async with clauses.app.state.sessionmaker() as session:
+            h = hours_entries.c
+            sums = sa.select(h.status, sa.func.sum(h.hours_centi), sa.func.count()).group_by(h.status)
+            return sorted(tuple(r) for r in await session.execute(sums))
+
+    async def report():
+        params = {"from": "2026-01-01", "to": "2026-12-31"}
+        return (await clauses.client.get("/api/v1/clauses/reports", params=params, headers=clauses.headers())).json()
+
+    before, report_before = await totals(), await report()
+    assert {"placements", "hours_entries", "outbox"} <= set(await rows_mentioning(clauses.app, pid))
+    erasure = event(TENANT, ParticipantErasedV1(participant_id=uuid.UUID(pid), erased_at="2026-06-01T00:00:00Z"))
+    spec = build_spec(Settings())  # the consumer's path: tombstone, then the handler
+    await consume(clauses.app, spec, [erasure])
+
+    # Only the tombstone names the person (by design: it keeps them erased).
+    assert outside_tombstones(await rows_mentioning(clauses.app, pid)) == {}
+    assert list(await rows_mentioning(clauses.app, pid)) == ["erasure_tombstones"]
+    assert await totals() == before  # hours kept, to the hundredth
+    report_after = await report()
+    for key in ("validated_hours", "participants", "operations"):
+        assert report_after[key] == report_before[key], key
+    async with clauses.app.state.sessionmaker() as session:
+        p, h = placements.c, hours_entries.c
+        theirs = (await session.execute(sa.select(placements).where(p.participant_id != uuid.UUID(other)))).all()
+        assert len(theirs) == 2 and len({r.participant_id for r in theirs}) == 1  # one alias
+        assert [r.application_id for r in theirs] == [None, None]
+        assert sorted(r.override_reason or "-" for r in theirs) == ["", "-"]  # the override still stands
+        reasons = (await session.execute(sa.select(h.participant_id, h.reason).where(h.reason.is_not(None)))).all()
+        assert sorted(r.reason for r in reasons) == ["", "bulletin illisible"]  # another person's stays
+    overridden = next(r for r in theirs if r.override_reason is not None)
+    read = await clauses.client.get(f"/api/v1/clauses/placements/{overridden.id}", headers=clauses.headers())
+    assert read.json()["overridden"] is True
+    # A redelivered erasure (a rebuild, a DLQ replay) changes nothing more.
+    kept = await snapshot(clauses.app)
+    await consume(clauses.app, spec, [erasure])
+    assert await snapshot(clauses.app) == kept

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from stdnum.fr import nir as stdnum_nir
 
+from tests.leaks import rows_mentioning
 from tremplin_participants.adapters.orm import access_log, diagnostics, parcours, parcours_transitions, participants
 from tremplin_participants.config import Settings
 from tremplin_participants.domain.flags import today
@@ -392,6 +393,12 @@ async def test_erasure_anonymises_keeps_statistics_emits_the_event_and_then_410(
     for outbox_row in await service.outbox_rows():
         if outbox_row["event_type"] == ERASED:
             assert "Camille" not in outbox_row["value"] and "Martin" not in outbox_row["value"]
+    # The outbox forgot the person's events (registered, profile_changed: coordinates, sex, flags): no
+    # republish can send them again. Only the erasure itself is left, pending, to go out.
+    mentioning = [r for r in await service.outbox_rows() if str(pid) in r["value"] or r["key"] == str(pid)]
+    assert [(r["event_type"], r["published_at"]) for r in mentioning] == [(ERASED, None)]
+    outbox_left = (await rows_mentioning(service.app, pid))["outbox"]
+    assert [r["event_id"] for r in outbox_left] == [r["event_id"] for r in mentioning]
 
     for method in ("GET", "PATCH", "DELETE"):
         gone = await service.client.request(method, url, json={"first_name": "X"} if method == "PATCH" else None,
@@ -407,7 +414,26 @@ async def test_erasure_anonymises_keeps_statistics_emits_the_event_and_then_410(
     # An erased person has no profile any more: nothing is staged for them.
     async with service.app.state.sessionmaker() as session, session.begin():
         await stage_profile_changed(session, "loir-et-cher", pid)
-    assert len(await service.events(PROFILE_CHANGED, str(pid))) == 1
+    assert await service.events(PROFILE_CHANGED, str(pid)) == []
+
+
+async def test_erasure_forgets_the_persons_events_only_published_or_not(service):
+    camille, other = await service.register(), await service.register(first_name="Léa")
+    elsewhere = await service.register("indre")
+    published = sa.update(outbox).where(outbox.c.event_type == REGISTERED).values(published_at=datetime.now(UTC))
+    await service.execute(published)  # what `tremplin outbox republish` could send again
+
+    async def counts(pid: str) -> tuple[int, int]:
+        return len(await service.events(REGISTERED, pid)), len(await service.events(PROFILE_CHANGED, pid))
+
+    before = {r["event_id"] for r in await service.outbox_rows()}
+    assert [await counts(p["id"]) for p in (camille, other, elsewhere)] == [(1, 1)] * 3
+    erased = await service.client.delete(f"/api/v1/participants/{camille['id']}", headers=service.headers())
+    assert erased.status_code == 204
+    # another person of the territory, a person of another one: theirs stay
+    assert [await counts(p["id"]) for p in (camille, other, elsewhere)] == [(0, 0), (1, 1), (1, 1)]
+    after = {r["event_id"] for r in await service.outbox_rows()}
+    assert len(before - after) == 2 and len(after - before) == 1  # the person's two events out, the erasure in
 
 
 # ------------------------------------------------------------------------------------------- access log

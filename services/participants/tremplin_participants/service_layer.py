@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tremplin_shared.events import ParticipantErasedV1
 from tremplin_shared.identity import Identity
 from tremplin_shared.messaging import outbox
+from tremplin_shared.messaging.erasure import forget_in_outbox
 from tremplin_shared.problems import Conflict, NotFound, Problem, Unprocessable
 
 from .adapters import flag_tracking, orientation_repository, repository
@@ -208,7 +209,8 @@ async def list_participants(
 async def erase_participant(
     session: AsyncSession, identity: Identity, participant_id: uuid.UUID, hash_key: str
 ) -> None:
-    """The right to erasure (RGPD art. 17): anonymise, keep the statistics, tell the other services.
+    """The right to erasure (RGPD art. 17): anonymise, keep the statistics, tell the other services —
+    and forget the person's events in the outbox (all but the participant.erased staged here).
     A France Travail id is kept only as a pseudonym (`hash_key`) with the day up to which its
     registrations stay forgotten: today, or a later registration date known (domain/erasure.py)."""
     async with session.begin():
@@ -226,10 +228,12 @@ async def erase_participant(
         await repository.save(session, participant)
         await repository.forget_personal_traces(session, identity.tenant, participant.id)
         await orientation_repository.forget_person(session, identity.tenant, participant.id, now, ft_id)
-        await outbox.add_event(
+        erased = await outbox.add_event(
             session, ParticipantErasedV1(participant_id=participant.id, erased_at=now), tenant=identity.tenant,
             source=SOURCE,
         )  # fmt: skip
+        # The person's published events (coordinates, sex, flags…) go too: no republish sends them again.
+        await forget_in_outbox(session, identity.tenant, participant.id, keep_event_id=erased.id)
         await repository.log_access(session, identity, [participant.id], "erase")
 
 

@@ -11,12 +11,16 @@ tombstoned participant of that tenant — an event is about a participant when i
 `apply_in_order(..., erasure_tombstones=True)` (the consumer's and the rebuilds' path; a service
 opts in with `ServiceSpec.erasure_tombstones` and a migration calling
 `create_erasure_tombstones_table()`) does both, so no handler repeats the check.
+
+A tombstone holds the real participant id by design (it is the key that keeps the person erased); it
+says only that someone was erased, and when. `forget_in_outbox` removes the person's events from a
+service's own outbox, so that a `tremplin outbox republish` cannot send them again.
 """
 
 import logging
 import uuid
 
-from sqlalchemy import Uuid, any_, bindparam, select
+from sqlalchemy import Uuid, any_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db import is_postgresql
 from ..events.contracts import EventData, ParticipantErasedV1
 from ..events.envelope import CloudEvent
-from .tables import erasure_tombstones
+from .tables import erasure_tombstones, outbox
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +82,27 @@ async def drop_erased(
             continue
         kept.append((event, data))
     return kept
+
+
+async def forget_in_outbox(
+    session: AsyncSession, tenant: str, participant_id: uuid.UUID, *, keep_event_id: str | None = None
+) -> int:
+    """Delete, in the caller's transaction (the one that applies the erasure), every outbox row of
+    `tenant` that mentions the participant: its body (`value`, the JSON text, holds the id's canonical
+    string — hex digits and hyphens, no LIKE wildcard, so the match is exact enough for a UUID) or its
+    key (the aggregate id, also the `ce_subject` header). Published rows and pending ones alike: a
+    published row is what `tremplin outbox republish` would send again.
+
+    `keep_event_id`: the participant.erased event the participants service stages in this same
+    transaction — it must still go out. Pending rows of other aggregates that mention the person (a
+    placement, hours, a hire not yet relayed) are deleted too and never leave: that is fine, the
+    consumers would drop them anyway — an event about a tombstoned participant is skipped
+    (`drop_erased`), and what one applied before the erasure wrote, the erasure purges.
+    Scoped by tenant: the same id in another territory is another person (as for the tombstones).
+    Idempotent: a second call finds nothing. Returns the number of rows deleted."""
+    o = outbox.c
+    mentions = or_(o.value.like(f"%{participant_id}%"), o.key == str(participant_id))
+    stmt = delete(outbox).where(o.tenant == tenant, mentions)
+    if keep_event_id is not None:
+        stmt = stmt.where(o.event_id != keep_event_id)
+    return (await session.execute(stmt)).rowcount

@@ -20,6 +20,7 @@ from tremplin_shared.events import (
     ParticipantRegisteredV1,
     PlacementHiredV1,
 )
+from tremplin_shared.messaging.erasure import forget_in_outbox
 
 from ..domain import eligibility
 from .orm import (
@@ -209,16 +210,22 @@ async def record_hire(session: AsyncSession, event: CloudEvent, data: PlacementH
 
 
 async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: ParticipantErasedV1) -> None:
-    """Forget the person: the projections go; the ledger (hours a buyer has the proof of) stays, under
-    a new random id that nothing links to the person any more."""
+    """Forget the person, in the consumer's one transaction: the projections go; the ledger (hours a
+    buyer has the proof of) stays, under a new random id (one per erasure) that nothing links to the
+    person any more — the placements lose the hire they came from (`application_id`, matching's
+    application) and the free-text override and rejection reasons are blanked (a reason there was
+    stays, as "": a placement standing on an override still stands). Their events leave the outbox.
+    A redelivery finds nothing of the person left: it changes nothing."""
     tenant, pid = event.tenant, data.participant_id
     for table in (known_participants, participant_flags, participant_exits, participant_hires, participant_transitions):
         await session.execute(delete(table).where(table.c.tenant == tenant, table.c.participant_id == pid))
     alias = uuid.uuid4()
-    for table in (placements, hours_entries):
-        await session.execute(
-            sa.update(table).where(table.c.tenant == tenant, table.c.participant_id == pid).values(participant_id=alias)
-        )
+    for table, reason in ((placements, "override_reason"), (hours_entries, "reason")):
+        theirs = (table.c.tenant == tenant, table.c.participant_id == pid)
+        await session.execute(sa.update(table).where(*theirs, table.c[reason].is_not(None)).values({reason: ""}))
+        values = {"participant_id": alias} | ({"application_id": None} if table is placements else {})
+        await session.execute(sa.update(table).where(*theirs).values(values))
+    await forget_in_outbox(session, tenant, pid)
 
 
 HANDLERS = {

@@ -1,7 +1,8 @@
 """The candidate projection, kept current from participants events.
 
 registered → the candidate appears; profile_changed → its profile (mobility, hours, flags, consent…)
-is replaced; erased → the candidate is deleted. Every write is scoped by the event's tenant.
+is replaced; erased → the candidate is deleted, the person's applications aliased. Every write is scoped
+by the event's tenant.
 Each handler also stages the candidate's new state for the ranking index, which applies it once the
 consumer's transaction commits (adapters/spatial_index.py), never before.
 """
@@ -9,7 +10,7 @@ consumer's transaction commits (adapters/spatial_index.py), never before.
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +22,9 @@ from tremplin_shared.events import (
     ParticipantRegisteredV1,
 )
 from tremplin_shared.messaging.consumer import BatchHandler
+from tremplin_shared.messaging.erasure import forget_in_outbox
 
-from .orm import candidates
+from .orm import application_transitions, applications, candidates
 from .spatial_index import candidate_from_row, stage_candidate, stage_candidate_removed
 
 REGISTERED_FIELDS = ("latitude", "longitude", "skills", "registered_at", "updated_at")
@@ -157,12 +159,27 @@ on_participant_upserts = BatchHandler(on_participant_events, folds=True)
 
 
 async def on_participant_erased(session: AsyncSession, event: CloudEvent, data: ParticipantErasedV1) -> None:
+    """Forget the person, in the consumer's one transaction: the candidate goes; their applications stay
+    (states and dates: the funnel counts stay right) under a fresh random id, one per erasure, that
+    nothing links to the person, with the free-text reasons of their transitions blanked (a reason
+    there was stays, as ""; its text goes); their events leave this service's outbox (placement.hired).
+    A redelivery finds nothing of the person left: it changes nothing."""
+    tenant, pid = event.tenant, data.participant_id
+    await session.execute(delete(candidates).where(candidates.c.tenant == tenant, candidates.c.participant_id == pid))
+    stage_candidate_removed(session, tenant, pid)
+    theirs = select(applications.c.id).where(applications.c.tenant == tenant, applications.c.participant_id == pid)
+    t = application_transitions.c
     await session.execute(
-        delete(candidates).where(
-            candidates.c.tenant == event.tenant, candidates.c.participant_id == data.participant_id
-        )
+        update(application_transitions)
+        .where(t.tenant == tenant, t.application_id.in_(theirs), t.reason.is_not(None))
+        .values(reason="")
     )
-    stage_candidate_removed(session, event.tenant, data.participant_id)
+    await session.execute(
+        update(applications)
+        .where(applications.c.tenant == tenant, applications.c.participant_id == pid)
+        .values(participant_id=uuid.uuid4())
+    )
+    await forget_in_outbox(session, tenant, pid)
 
 
 HANDLERS = {
