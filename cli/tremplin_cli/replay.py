@@ -1,4 +1,4 @@
-"""Replays: dead letters back onto their topic, an outbox sent again."""
+"""Replays: dead letters back onto their topic, an outbox sent again; the outbox and inbox retention purge."""
 
 import asyncio
 import os
@@ -6,19 +6,24 @@ from datetime import datetime
 
 import typer
 from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import update
 
-from tremplin_shared.db import make_engine
+from tremplin_shared.db import make_engine, make_sessionmaker
 from tremplin_shared.messaging.kafka import make_producer
+from tremplin_shared.messaging.retention import MessagingRetention, Purged
 from tremplin_shared.messaging.tables import outbox
+from tremplin_shared.settings import ComponentSettings
 
 console = Console()
 dlq_app = typer.Typer(help="Dead-letter topics.", no_args_is_help=True)
 outbox_app = typer.Typer(help="A service's outbox.", no_args_is_help=True)
 
 SERVICES = ("participants", "matching", "clauses", "funding")
+COMPONENTS = (*SERVICES, "gateway")  # the gateway has an outbox (event intake) and an inbox (webhooks) too
 
 
 def default_bootstrap() -> str:
@@ -85,7 +90,8 @@ def outbox_republish(
     since: datetime = typer.Option(None, help="only events created at or after this time (ISO 8601)"),
     database_url: str = typer.Option(None, help="default: <SERVICE>_DATABASE_URL or var/<service>.db"),
 ) -> None:
-    """Send a service's events again (after a broker lost its log): its relay picks them up."""
+    """Send a service's events again (after a broker lost its log): its relay picks them up. Only what the
+    retention purge kept can go again: the rows published less than <SERVICE>_OUTBOX_RETENTION_DAYS ago."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}", param_hint="--service")
     url = database_url or os.environ.get(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///var/{service}.db")
@@ -93,3 +99,51 @@ def outbox_republish(
         progress.add_task(f"marking {service}'s outbox for republication", total=None)
         count = asyncio.run(mark_unpublished(url, since))
     console.print(f"{count} event(s) of {service} will be published again by its relay")
+
+
+def retention_settings(component: str, overrides: dict) -> ComponentSettings:
+    """The component's retention settings from its environment (<COMPONENT>_OUTBOX_RETENTION_DAYS…),
+    the options given on the command line over them, checked as the component checks them."""
+
+    class Settings(ComponentSettings):
+        model_config = SettingsConfigDict(env_prefix=f"{component.upper()}_", extra="ignore")
+        database_url: str = f"sqlite+aiosqlite:///var/{component}.db"
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+async def purge_messaging(settings: ComponentSettings, component: str) -> Purged:
+    engine = make_engine(settings.database_url)
+    try:
+        return await MessagingRetention.from_settings(component, settings, make_sessionmaker(engine)).purge()
+    finally:
+        await engine.dispose()
+
+
+@outbox_app.command("purge")
+def outbox_purge(
+    service: str = typer.Option(..., help=f"one of {', '.join(COMPONENTS)}"),
+    outbox_days: float = typer.Option(None, help="rows published longer ago go (<SERVICE>_OUTBOX_RETENTION_DAYS, 7)"),
+    inbox_days: float = typer.Option(None, help="inbox rows older than this go (<SERVICE>_INBOX_RETENTION_DAYS, 30)"),
+    batch_size: int = typer.Option(None, help="rows per statement (<SERVICE>_RETENTION_PURGE_BATCH_SIZE, 5000)"),
+    database_url: str = typer.Option(None, help="default: <SERVICE>_DATABASE_URL or var/<service>.db"),
+) -> None:
+    """Delete now what the component's retention purge deletes every hour: the outbox rows published
+    longer ago than the retention (pending rows always stay) and the old inbox rows (the erasure
+    tombstones stay). The service may be running: the purge goes in short batches."""
+    if service not in COMPONENTS:
+        raise typer.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    overrides = {"database_url": database_url, "outbox_retention_days": outbox_days,
+                 "inbox_retention_days": inbox_days, "retention_purge_batch_size": batch_size}  # fmt: skip
+    try:
+        settings = retention_settings(service, overrides)
+    except ValidationError as exc:
+        messages = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        raise typer.BadParameter(messages) from None
+    with Progress(transient=True) as progress:
+        progress.add_task(f"purging {service}'s outbox and inbox", total=None)
+        purged = asyncio.run(purge_messaging(settings, service))
+    console.print(
+        f"{service}: deleted {purged.outbox} outbox row(s) published more than {settings.outbox_retention_days:g} "
+        f"day(s) ago and {purged.inbox} inbox row(s) older than {settings.inbox_retention_days:g} day(s)"
+    )

@@ -1,4 +1,5 @@
-"""ServiceSpec.background: the service's own long-running tasks start with the workers and stop with them.
+"""ServiceSpec.background: the service's own long-running tasks start with the workers (after the outbox
+and inbox retention purge every service runs) and stop with them.
 The garbage collector's tuning while a service runs."""
 
 import asyncio
@@ -30,7 +31,7 @@ async def test_background_tasks_get_the_app_and_are_cancelled_at_stop():
     assert workers.tasks == []
     workers.start(app)
     await asyncio.sleep(0.01)
-    assert seen == [app] and [t.get_name() for t in workers.tasks] == ["job"]
+    assert seen == [app] and [t.get_name() for t in workers.tasks] == ["messaging-retention", "job"]
     await workers.stop()
     assert cancelled.is_set()
 

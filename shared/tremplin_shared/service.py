@@ -27,6 +27,7 @@ from .messaging.consumer import EventConsumer, Handler
 from .messaging.kafka import broker_reachable
 from .messaging.outbox import outbox_stats
 from .messaging.relay import OutboxRelay
+from .messaging.retention import MessagingRetention
 from .migrations import upgrade_to_head
 from .problems import Forbidden, Unauthorized, install_problem_handlers, problem_response
 from .settings import ComponentSettings
@@ -95,7 +96,8 @@ DbSession = Annotated[AsyncSession, Depends(db_session)]
 
 
 class Workers:
-    """The background tasks of one service process: the relay, the consumer, the spec's `background`."""
+    """The background tasks of one service process: the relay, the consumer, the outbox and inbox
+    retention purge, the spec's `background`."""
 
     def __init__(self, spec: ServiceSpec, sessionmaker) -> None:
         self.spec = spec
@@ -120,15 +122,18 @@ class Workers:
             if spec.consumes
             else None
         )
+        self.retention = MessagingRetention.from_settings(spec.name, s, sessionmaker)
         self.tasks: list[asyncio.Task] = []
 
     def start(self, app: FastAPI | None = None) -> None:
-        """Start the relay and the consumer; with the app, the spec's background tasks too."""
+        """Start the relay and the consumer; with the app, the retention purge and the spec's background
+        tasks too (tools and benchmarks drive the relay and the consumer alone)."""
         if self.relay.topics:
             self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.consumer is not None:
             self.tasks.append(asyncio.create_task(self.consumer.run(), name="consumer"))
         if app is not None:
+            self.tasks.append(asyncio.create_task(self.retention.run(), name="messaging-retention"))
             for task in self.spec.background:
                 self.tasks.append(asyncio.create_task(task(app), name=getattr(task, "__name__", "background")))
 
@@ -180,6 +185,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         workers = Workers(spec, app.state.sessionmaker)
         app.state.relay = workers.relay
         app.state.consumer = workers.consumer
+        app.state.retention = workers.retention
         if settings.run_background_workers:
             workers.start(app)
         log.info("started", extra={"fields": {"consumes": spec.consumes, "produces": spec.produces}})
@@ -231,6 +237,10 @@ def install_health_routes(app: FastAPI, settings: ComponentSettings) -> None:
         published = Gauge("tremplin_outbox_published_total", "Rows published by this process", registry=registry)
         applied = Gauge("tremplin_consumer_applied_total", "Events applied by this process", registry=registry)
         dead = Gauge("tremplin_consumer_dead_lettered_total", "Events sent to a DLQ by this process", registry=registry)
+        outbox_purged = Gauge("tremplin_outbox_purged_total", "Published outbox rows deleted by this process's "
+                              "retention purge", registry=registry)  # fmt: skip
+        inbox_purged = Gauge("tremplin_inbox_purged_total", "Inbox rows deleted by this process's retention purge",
+                             registry=registry)  # fmt: skip
         async with request.app.state.sessionmaker() as session:
             count, age = await outbox_stats(session)
         pending.set(count)
@@ -239,4 +249,6 @@ def install_health_routes(app: FastAPI, settings: ComponentSettings) -> None:
         consumer = request.app.state.consumer
         applied.set(consumer.applied_total if consumer else 0)
         dead.set(consumer.dead_lettered_total if consumer else 0)
+        outbox_purged.set(request.app.state.retention.outbox_purged_total)
+        inbox_purged.set(request.app.state.retention.inbox_purged_total)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -42,6 +42,10 @@ outbox = sa.Table("outbox", messaging_metadata, *_outbox_columns())
 inbox = sa.Table("inbox", messaging_metadata, *_inbox_columns())
 _pending = outbox.c.published_at.is_(None)
 sa.Index("ix_outbox_pending", outbox.c.seq, postgresql_where=_pending, sqlite_where=_pending)
+# The retention purge (retention.py) finds old inbox rows by processed_at; the primary key cannot
+# help (event ids are random UUIDs). Added by a later migration of every component, not by
+# create_messaging_tables: the first migrations must stay as they ran.
+sa.Index("ix_inbox_processed_at", inbox.c.processed_at)
 
 
 def create_messaging_tables() -> None:
@@ -52,6 +56,19 @@ def create_messaging_tables() -> None:
     op.create_table("inbox", *_inbox_columns())
     pending = sa.column("published_at").is_(None)
     op.create_index("ix_outbox_pending", "outbox", ["seq"], postgresql_where=pending, sqlite_where=pending)
+
+
+def create_inbox_retention_index() -> None:
+    """For each component's migration that brings the retention purge (retention.py)."""
+    from alembic import op
+
+    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+
+
+def drop_inbox_retention_index() -> None:
+    from alembic import op
+
+    op.drop_index("ix_inbox_processed_at", "inbox")
 
 
 # Erasure tombstones (see messaging/erasure.py): in the database of every service that handles
