@@ -79,6 +79,11 @@ def test_expiry_and_rate_limit(tmp_path):
         url, "apikey", "create", "--tenant", "cher", "--role", "viewer", "--name", "x", "--rate-limit", "lots"
     )
     assert bad.exit_code == 2 and "rate_limit" in bad.output
+    # above the gateway's maximum (GATEWAY_API_KEY_MAX_RATE_LIMIT, 6000/minute = 100/second): refused
+    too_much = tremplin(
+        url, "apikey", "create", "--tenant", "cher", "--role", "viewer", "--name", "x", "--rate-limit", "101/second"
+    )
+    assert too_much.exit_code == 2 and "at most 6000/minute" in too_much.output
 
 
 def test_plain_prints_only_the_key(tmp_path):

@@ -67,7 +67,11 @@ def create(
     tenant_name: Annotated[str | None, typer.Option(help="Display name of a new tenant.")] = None,
     expires_in_days: Annotated[int | None, typer.Option(min=1, help="Expire the key after this many days.")] = None,
     rate_limit: Annotated[
-        str | None, typer.Option(help="The key's own rate limit, e.g. 600/minute (default: the gateway's).")
+        str | None,
+        typer.Option(
+            help="The key's own rate limit, e.g. 600/minute (default: the gateway's; at most"
+            " GATEWAY_API_KEY_MAX_RATE_LIMIT)."
+        ),
     ] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print only the key (for scripts).")] = False,
 ) -> None:
@@ -77,7 +81,14 @@ def create(
         key, plaintext = _run(
             ctx,
             lambda sm: create_api_key(
-                sm, tenant, role, name, tenant_name=tenant_name, expires_at=expires_at, rate_limit=rate_limit
+                sm,
+                tenant,
+                role,
+                name,
+                tenant_name=tenant_name,
+                expires_at=expires_at,
+                rate_limit=rate_limit,
+                max_rate_limit=Settings().api_key_max_rate_limit,
             ),
         )
     except InvalidApiKeyRequest as exc:

@@ -42,6 +42,21 @@ async def test_create_shows_the_key_once_and_it_authenticates(gateway):
         {"name": "", "roles": ["viewer"]},
         {"name": "x", "roles": ["viewer"], "rate_limit": "a lot"},
         {"name": "x", "roles": ["viewer"], "expires_at": "2001-01-01T00:00:00Z"},
+        {"name": "x", "roles": ["viewer"], "expires_at": "2030-01-01T00:00:00"},  # no time zone: which 00:00?
+        {"name": "x", "roles": ["viewer"], "rate_limit": "9999999/second"},  # above GATEWAY_API_KEY_MAX_RATE_LIMIT
+        {"name": "x", "roles": ["viewer"], "rate_limit": "6001/minute"},
+        {"name": "x", "roles": ["viewer"], "rate_limit": "101/second"},
+    ],
+    ids=[
+        "role",
+        "no-role",
+        "no-name",
+        "rate-notation",
+        "expired",
+        "naive-expiry",
+        "rate-huge",
+        "rate-above",
+        "rate-rate",
     ],
 )
 async def test_bad_requests_are_422_and_create_nothing(gateway, body):
@@ -86,3 +101,15 @@ async def test_non_admins_are_403_and_no_key_is_401(gateway):
         response = await gateway.client.request(method, path, headers=bearer(referent), json={})
         assert response.status_code == 403
         assert (await gateway.client.request(method, path, json={})).status_code == 401
+
+
+async def test_the_highest_own_rate_limit_is_the_operators(settings_for, start_gateway):
+    async with start_gateway(settings_for(api_key_max_rate_limit="100/minute")) as gw:
+        _, admin = await gw.key(roles=("admin",))
+        for limit, status in (("100/minute", 201), ("6000/hour", 201), ("101/minute", 422), ("2/second", 422)):
+            body = {"name": "x", "roles": ["viewer"], "rate_limit": limit}
+            response = await gw.client.post("/api/v1/admin/api-keys", json=body, headers=bearer(admin))
+            assert response.status_code == status, (limit, response.text)
+        assert "at most 100/minute" in response.json()["detail"]
+        # The default maximum keeps the demo key's 6000/minute.
+        assert settings_for().api_key_max_rate_limit == "6000/minute"

@@ -6,7 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from limits.aio.storage import MemoryStorage
+from pydantic import ValidationError
 
+from tremplin_gateway.config import Settings
 from tremplin_gateway.domain.api_keys import (
     ROLES,
     ApiKey,
@@ -15,9 +18,13 @@ from tremplin_gateway.domain.api_keys import (
     generate_key,
     hash_key,
     parse_prefix,
+    rate_per_second,
+    validate_rate_limit,
     validate_roles,
     validate_tenant,
 )
+from tremplin_gateway.keys import DEMO_RATE_LIMIT
+from tremplin_gateway.ratelimit import RateLimits
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 KEY_RE = re.compile(r"trm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
@@ -83,6 +90,39 @@ def test_a_key_expires_at_its_expiry_time():
 def test_an_expiry_in_the_past_is_refused():
     with pytest.raises(InvalidApiKeyRequest):
         issued(expires_at=NOW)
+
+
+def test_a_naive_expiry_is_refused_not_compared():
+    with pytest.raises(InvalidApiKeyRequest, match="time zone"):
+        issued(expires_at=datetime(2030, 1, 1))
+
+
+def test_a_key_rate_limit_is_at_most_the_maximum_as_an_average_rate():
+    assert rate_per_second("6000/minute") == 100
+    for limit in ("6000/minute", "100/second", "360000/hour", "1/day"):
+        assert validate_rate_limit(limit, "6000/minute") == limit
+    for limit in ("9999999/second", "6001/minute", "101/second", "8640001/day"):
+        with pytest.raises(InvalidApiKeyRequest, match="at most 6000/minute"):
+            validate_rate_limit(limit, "6000/minute")
+    key, _ = issued(rate_limit="600/minute", max_rate_limit="6000/minute")
+    assert key.rate_limit == "600/minute"
+    with pytest.raises(InvalidApiKeyRequest):
+        issued(rate_limit="9999999/second", max_rate_limit="6000/minute")
+    # The demo key (tremplin run) fits the default maximum.
+    assert validate_rate_limit(DEMO_RATE_LIMIT, Settings().api_key_max_rate_limit) == DEMO_RATE_LIMIT
+
+
+def test_the_maximum_setting_is_one_simple_rate():
+    assert Settings(api_key_max_rate_limit="100 / second").api_key_max_rate_limit == "100/second"
+    with pytest.raises(ValidationError):
+        Settings(api_key_max_rate_limit="lots")
+
+
+def test_an_older_key_above_the_maximum_is_held_to_it():
+    limits = RateLimits(MemoryStorage(), "120/minute", "20/minute", "200/minute", "6000/minute")
+    assert str(limits.item("9999999/second")) == "6000 per 1 minute"
+    assert str(limits.item("600/minute")) == "600 per 1 minute"
+    assert str(limits.item(None)) == "120 per 1 minute"
 
 
 def test_roles_are_validated_deduplicated_and_ordered():

@@ -16,7 +16,7 @@ async def test_every_request_is_audited_and_an_admin_sees_its_tenant_only(gatewa
     admin_key, admin = await gateway.key(roles=("admin",))
     viewer_key, viewer = await gateway.key(roles=("viewer",))
     _, foreign = await gateway.key(tenant="cher", roles=("admin",))
-    await gateway.client.get("/api/v1/participants?nir=secret", headers={**bearer(viewer), "X-Request-ID": "r-1"})
+    await gateway.client.get("/api/v1/offers?nir=secret", headers={**bearer(viewer), "X-Request-ID": "r-1"})
     await gateway.client.post("/api/v1/participants", json={}, headers=bearer(viewer))  # 403
     await gateway.client.get("/api/v1/offers", headers=bearer(foreign))
     await gateway.client.get("/api/v1/participants")  # 401, no tenant
@@ -27,7 +27,7 @@ async def test_every_request_is_audited_and_an_admin_sees_its_tenant_only(gatewa
     entries = response.json()
     assert [(e["method"], e["path"], e["status"]) for e in entries] == [
         ("POST", "/api/v1/participants", 403),
-        ("GET", "/api/v1/participants", 503),
+        ("GET", "/api/v1/offers", 503),
     ]
     first = entries[1]
     assert first["subject"] == f"apikey:{viewer_key.id}" and first["tenant"] == "loir-et-cher"
@@ -68,3 +68,25 @@ async def test_the_status_filter_takes_an_http_status_only(gateway):
     for status in (2**64, 99, 600):  # not a 500: the database's integer would overflow on the first
         response = await gateway.client.get("/api/v1/admin/audit", params={"status": status}, headers=bearer(admin))
         assert response.status_code == 422 and response.json()["errors"][0]["field"] == "status", response.text
+
+
+async def test_a_path_that_carries_personal_data_is_audited_and_logged_redacted(gateway, caplog):
+    """A NIR or an e-mail sent where an id goes (a caller's mistake) reaches neither the audit nor
+    the access log; a uuid (which file was read) is kept."""
+    _, admin = await gateway.key(roles=("admin",))
+    pid = "0b6f7f3e-4c55-4d1e-9a4e-446655440000"  # a uuid with twelve digits in a row: kept
+    nir, email = "185057800608436", "camille.martin%40example.org"
+    for path in (f"/api/v1/participants/{nir}", f"/api/v1/participants/{email}/steps", f"/api/v1/participants/{pid}"):
+        await gateway.client.get(path, headers={**bearer(admin), "X-Request-ID": "Camille Martin 1985"})
+    await gateway.app.state.audit.flush()
+    async with gateway.app.state.sessionmaker() as session:
+        rows = (await session.execute(select(audit_log.c.path, audit_log.c.request_id))).all()
+    paths = sorted(r.path for r in rows if r.path.startswith("/api/v1/participants/"))
+    assert paths == [
+        "/api/v1/participants/0b6f7f3e-4c55-4d1e-9a4e-446655440000",
+        "/api/v1/participants/{redacted}",
+        "/api/v1/participants/{redacted}/steps",
+    ]
+    assert not [r for r in rows if "Camille" in (r.request_id or "")]  # a new id instead of free text
+    logged = "\n".join(r.getMessage() + repr(getattr(r, "fields", "")) for r in caplog.records)
+    assert nir not in logged and "camille" not in logged.lower() and "{redacted}" in logged

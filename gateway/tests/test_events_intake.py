@@ -185,3 +185,11 @@ async def _records(bootstrap: str, ids: set[str], timeout: float = 20.0) -> list
     finally:
         await consumer.stop()
     return found
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 100_000, b"[" * 100_000 + b"]" * 100_000])
+async def test_json_nested_too_deeply_is_422(gateway, body):
+    _, key = await gateway.key(roles=("integration",))
+    response = await gateway.client.post("/api/v1/events", content=body, headers=bearer(key))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

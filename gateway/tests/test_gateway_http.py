@@ -262,6 +262,24 @@ async def test_the_identity_is_signed_by_the_gateway_and_a_forged_one_is_strippe
     assert response.headers.get_list("x-request-id") == ["req-42"]
 
 
+# X-Request-ID is not among them: a value that is not an id is replaced (shared/tests/test_http_logs.py).
+@pytest.mark.parametrize("header", ["Accept-Language", "If-Match", "X-Forwarded-For"])
+async def test_a_non_ascii_header_value_is_400_problem_and_reaches_no_service(
+    settings_for, start_gateway, serve_app, header
+):
+    async with serve_app(echo_upstream()) as upstream:
+        async with start_gateway(settings_for(participants_url=upstream)) as gw:
+            _, plaintext = await gw.key()
+            value = "café".encode("latin-1")  # as a client sends it: bytes that are not ASCII
+            response = await gw.client.get("/api/v1/participants/p-1", headers={**bearer(plaintext), header: value})
+            body = assert_problem(response, 400)
+            assert body["header"] == header.lower()
+            # The same header in ASCII goes through.
+            fine = await gw.client.get("/api/v1/participants/p-1", headers={**bearer(plaintext), header: "cafe"})
+            assert fine.status_code == 200
+            assert gw.app.state.proxy.breakers["participants"].failures == 0
+
+
 async def test_the_upstream_status_and_body_are_passed_through(settings_for, start_gateway, serve_app):
     async with serve_app(echo_upstream()) as upstream:
         async with start_gateway(settings_for(participants_url=upstream)) as gw:
@@ -316,6 +334,38 @@ async def test_openapi_merges_the_services_that_answer_and_names_the_others(sett
         "description": "A Tremplin API key.",
     }
     assert {"ApiKey": []} in document["security"]
+
+
+async def test_openapi_is_kept_and_built_once_for_a_crowd(settings_for, start_gateway, serve_app):
+    """Public, and a request to every service each time: a crowd of readers costs each service one."""
+    fetched = {"count": 0}
+    upstream_app = echo_upstream()
+
+    @upstream_app.middleware("http")
+    async def count(request, call_next):
+        if request.url.path == "/openapi.json":
+            fetched["count"] += 1
+            await asyncio.sleep(0.05)  # the readers below all arrive while it is being built
+        return await call_next(request)
+
+    async with serve_app(upstream_app) as upstream:
+        urls = {f"{name}_url": upstream for name in ("participants", "matching", "clauses", "funding")}
+        async with start_gateway(settings_for(**urls, openapi_cache_seconds=60)) as gw:
+            answers = await asyncio.gather(*(gw.client.get("/openapi.json") for _ in range(20)))
+            assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
+            assert fetched["count"] == 4  # each service once
+            assert answers[0].json()["info"]["x-unavailable"] == []
+            assert answers[0].headers["content-type"] == "application/json"
+            await gw.client.get("/openapi.json")
+            assert fetched["count"] == 4
+        # Incomplete (a service down): kept only briefly, then the services are asked again.
+        urls["funding_url"] = "http://127.0.0.1:9"
+        settings = settings_for(**urls, openapi_cache_seconds=60, openapi_incomplete_cache_seconds=0)
+        async with start_gateway(settings) as gw:
+            fetched["count"] = 0
+            for _ in range(2):
+                assert (await gw.client.get("/openapi.json")).json()["info"]["x-unavailable"] == ["funding"]
+            assert fetched["count"] == 6
 
 
 async def test_docs_and_asyncapi(gateway):

@@ -19,19 +19,19 @@ async def test_revocation_through_the_admin_api_is_immediate(settings_for, start
     async with start_gateway(settings_for(api_key_cache_seconds=60)) as gw:
         _, admin = await gw.key(roles=("admin",))
         key, plaintext = await gw.key(roles=("viewer",))
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 503  # cached
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 503  # cached
         await gw.client.post(f"/api/v1/admin/api-keys/{key.id}/revoke", headers=bearer(admin))
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 401
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 401
 
 
 async def test_revocation_elsewhere_applies_within_the_ttl(settings_for, start_gateway):
     async with start_gateway(settings_for(api_key_cache_seconds=0.5)) as gw:
         key, plaintext = await gw.key(roles=("viewer",))
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 503
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 503
         await revoke_api_key(gw.app.state.sessionmaker, key.id)  # as the CLI does
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 503
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 503
         await asyncio.sleep(0.6)
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 401
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 401
 
 
 async def test_a_cached_key_still_expires_on_time(settings_for, start_gateway):
@@ -42,7 +42,7 @@ async def test_a_cached_key_still_expires_on_time(settings_for, start_gateway):
             await session.execute(api_keys.update().where(api_keys.c.id == key.id).values(expires_at=soon))
             await session.commit()
         gw.app.state.authenticator._cache.clear()
-        assert (await gw.client.get("/api/v1/participants", headers=bearer(plaintext))).status_code == 503
+        assert (await gw.client.get("/api/v1/offers", headers=bearer(plaintext))).status_code == 503
         await asyncio.sleep(0.6)
-        response = await gw.client.get("/api/v1/participants", headers=bearer(plaintext))
+        response = await gw.client.get("/api/v1/offers", headers=bearer(plaintext))
         assert response.status_code == 401 and response.json()["detail"] == "API key expired"

@@ -105,6 +105,13 @@ def _hs256_with_public_key(idp: Idp) -> str:
     return (signing_input + b"." + signature).decode()
 
 
+def _with_header(idp: Idp, **header) -> str:
+    """A token whose header PyJWT refuses before any key is looked at."""
+    encoded = jwt.utils.base64url_encode(json.dumps({"alg": "RS256", "typ": "JWT", **header}).encode()).decode()
+    _, claims, signature = idp.token().split(".")
+    return f"{encoded}.{claims}.{signature}"
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
@@ -123,6 +130,9 @@ def _hs256_with_public_key(idp: Idp) -> str:
         (_forged_alg_none, "token algorithm not accepted"),
         (_hs256_with_public_key, "token algorithm not accepted"),
         (lambda idp: idp.token()[:-4] + "AAAA", "token signature does not verify"),
+        (lambda idp: _with_header(idp, kid=123), "malformed token"),
+        (lambda idp: _with_header(idp, kid="k1", crit="x"), "malformed token"),
+        (lambda idp: _with_header(idp, kid="k1", crit=["exp"]), "malformed token"),
     ],
     ids=[
         "expired",
@@ -137,6 +147,9 @@ def _hs256_with_public_key(idp: Idp) -> str:
         "alg-none",
         "hs256-public-key",
         "tampered",
+        "kid-not-a-string",
+        "crit-not-a-list",
+        "crit-unsupported",
     ],
 )
 async def test_bad_tokens_are_401(idp, settings_for, start_gateway, make, reason):
@@ -145,6 +158,16 @@ async def test_bad_tokens_are_401(idp, settings_for, start_gateway, make, reason
         assert response.status_code == 401, response.text
         assert reason in response.json()["detail"]
         assert "Bearer" in response.headers["www-authenticate"]
+
+
+async def test_refused_tokens_count_as_failed_authentications(idp, settings_for, start_gateway):
+    settings = oidc_settings(settings_for, oidc_jwks=json.dumps(idp.jwks()), rate_limit_auth_failures="2/minute")
+    async with start_gateway(settings) as gw:
+        bad = _with_header(idp, kid=123)
+        statuses = [(await gw.client.get("/api/v1/participants", headers=bearer(bad))).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        # A good token from the same address still passes (then the service is down).
+        assert (await gw.client.get("/api/v1/participants", headers=bearer(idp.token()))).status_code == 503
 
 
 async def test_the_jwks_is_fetched_cached_and_refetched_on_rotation(settings_for, start_gateway, serve_app):

@@ -25,27 +25,32 @@ FUND_MANAGER = {"admin", "fund_manager"}
 FUNDER = {"admin", "funder"}
 INTEGRATION = {"admin", "integration"}
 ADMIN = {"admin"}
+# A person's file: those who follow them; and a facilitator for the person and their flags.
+PLACER = REFERENT | {"facilitator"}
 
 # (method, path, roles allowed)
 MATRIX: list[tuple[str, str, set[str]]] = [
     # participants service
-    ("GET", "/api/v1/participants", EVERYONE_BUT_INTEGRATION),
+    ("GET", "/api/v1/participants", PLACER),
     ("POST", "/api/v1/participants", {"admin", "referent", "integration"}),
-    ("GET", f"/api/v1/participants/{ID}", EVERYONE_BUT_INTEGRATION),
+    ("GET", f"/api/v1/participants/{ID}", PLACER),
     ("PATCH", f"/api/v1/participants/{ID}", REFERENT),
     ("DELETE", f"/api/v1/participants/{ID}", REFERENT),
-    ("GET", f"/api/v1/participants/{ID}/access-log", EVERYONE_BUT_INTEGRATION),
-    ("GET", f"/api/v1/participants/{ID}/parcours", EVERYONE_BUT_INTEGRATION),
+    ("GET", f"/api/v1/participants/{ID}/access-log", REFERENT),
+    ("GET", f"/api/v1/participants/{ID}/parcours", REFERENT),
     ("POST", f"/api/v1/participants/{ID}/parcours", REFERENT),
-    ("GET", f"/api/v1/participants/{ID}/diagnostics", EVERYONE_BUT_INTEGRATION),
+    ("GET", f"/api/v1/participants/{ID}/diagnostics", REFERENT),
     ("POST", f"/api/v1/participants/{ID}/diagnostics", REFERENT),
-    ("GET", f"/api/v1/participants/{ID}/timeline", EVERYONE_BUT_INTEGRATION),
+    ("GET", f"/api/v1/participants/{ID}/timeline", REFERENT),
     ("GET", "/api/v1/participants/indicators/plie", EVERYONE_BUT_INTEGRATION),
     ("GET", "/api/v1/participants/indicators/rsa", EVERYONE_BUT_INTEGRATION),
     ("GET", "/api/v1/participants/overview", EVERYONE_BUT_INTEGRATION),
-    ("GET", "/api/v1/parcours", EVERYONE_BUT_INTEGRATION),
-    ("GET", f"/api/v1/parcours/{ID}", EVERYONE_BUT_INTEGRATION),
-    ("HEAD", f"/api/v1/parcours/{ID}", EVERYONE_BUT_INTEGRATION),
+    ("GET", "/api/v1/participants/orientations", REFERENT),
+    ("GET", f"/api/v1/participants/orientations/{ID}", REFERENT),
+    ("GET", f"/api/v1/participants/{ID}/diagnostics/{ID}", REFERENT),
+    ("GET", "/api/v1/parcours", REFERENT),
+    ("GET", f"/api/v1/parcours/{ID}", REFERENT),
+    ("HEAD", f"/api/v1/parcours/{ID}", REFERENT),
     ("POST", f"/api/v1/parcours/{ID}/transitions", REFERENT),
     ("POST", f"/api/v1/parcours/{ID}/cer", REFERENT),
     ("PUT", f"/api/v1/parcours/{ID}/referent", REFERENT),

@@ -162,3 +162,95 @@ async def test_cors(settings_for, start_gateway):
         simple = await gw.client.get("/api/v1/participants", headers={"Origin": "https://si.loir-et-cher.fr"})
         assert simple.status_code == 401
         assert simple.headers["access-control-allow-origin"] == "https://si.loir-et-cher.fr"
+
+
+async def slowly(size: int, delay: float):
+    for _ in range(size):
+        await asyncio.sleep(delay)
+        yield b"x"
+
+
+async def test_a_slow_body_is_408_and_holds_no_upstream_connection(settings_for, start_gateway, serve_app):
+    # The probe of the audit: two slow senders of one tenant, a pool of two connections shared by
+    # the four services, another tenant's GET. The service reads the body, as any route with one does.
+    app, seen = FastAPI(), {"count": 0}
+
+    @app.api_route("/api/v1/{rest:path}", methods=["GET", "POST"])
+    async def reads_the_body(request: Request) -> JSONResponse:
+        seen["count"] += 1
+        return JSONResponse({"received": len(await request.body())})
+
+    async with serve_app(app) as upstream:
+        settings = settings_for(
+            participants_url=upstream,
+            matching_url=upstream,
+            upstream_max_connections=2,
+            upstream_pool_timeout_seconds=0.5,
+            request_body_timeout_seconds=1.0,
+        )
+        async with start_gateway(settings) as gw:
+            _, viewer = await gw.key(tenant="cher", roles=("referent",))
+            _, other = await gw.key(tenant="loir-et-cher", roles=("viewer",))
+            declared = {**bearer(viewer), "Content-Length": "15"}
+            slow = [
+                asyncio.create_task(
+                    gw.client.request("GET", "/api/v1/participants", content=slowly(15, 0.2), headers=declared)
+                )
+                for _ in range(2)
+            ]
+            # Chunked, no length: read by the body limit, under the same deadline.
+            chunked = asyncio.create_task(
+                gw.client.post("/api/v1/participants", content=slowly(15, 0.2), headers=bearer(viewer))
+            )
+            await asyncio.sleep(0.3)  # all three are sending
+            started = time.perf_counter()
+            answer = await gw.client.get("/api/v1/offers", headers=bearer(other))
+            assert answer.status_code == 200 and time.perf_counter() - started < 0.5
+            for response in await asyncio.gather(*slow, chunked):
+                assert response.status_code == 408, response.text
+                assert response.headers["content-type"].startswith("application/problem+json")
+                assert response.json()["status"] == 408
+            assert seen["count"] == 1  # the slow ones never reached the service
+            # A body that arrives in time goes through whole.
+            _, writer = await gw.key(tenant="loir-et-cher", roles=("referent",))
+            quick = await gw.client.post("/api/v1/participants", content=slowly(5, 0.01), headers=bearer(writer))
+            assert quick.status_code == 200 and quick.json() == {"received": 5}
+            proxy = gw.app.state.proxy
+            assert proxy.slots._value == 2  # every turn was given back
+            assert all(b.state == "closed" and b.failures == 0 for b in proxy.breakers.values())
+
+
+async def test_a_full_pool_is_503_and_no_failure_of_the_service(settings_for, start_gateway, serve_app):
+    app = FastAPI()
+    entered, go_on = asyncio.Event(), asyncio.Event()
+
+    @app.get("/api/v1/offers")
+    async def offers() -> dict:
+        entered.set()
+        await go_on.wait()
+        return {"ok": True}
+
+    async with serve_app(app) as upstream:
+        settings = settings_for(
+            matching_url=upstream,
+            upstream_max_connections=1,
+            upstream_pool_timeout_seconds=0.3,
+            circuit_failure_threshold=1,
+        )
+        async with start_gateway(settings) as gw:
+            _, key = await gw.key()
+            first = asyncio.create_task(gw.client.get("/api/v1/offers", headers=bearer(key)))
+            try:
+                await asyncio.wait_for(entered.wait(), 5)  # the one connection is busy
+                started = time.perf_counter()
+                busy = await gw.client.get("/api/v1/offers", headers=bearer(key))
+                elapsed = time.perf_counter() - started
+            finally:
+                go_on.set()
+            assert (await first).status_code == 200
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+            assert "gateway" in busy.json()["detail"] and "circuit" not in busy.json()
+            assert elapsed < 1  # the pool timeout, not retried
+            breaker = gw.app.state.proxy.breakers["matching"]
+            assert breaker.state == "closed" and breaker.failures == 0  # the gateway's saturation, not the service's
+            assert (await gw.client.get("/api/v1/offers", headers=bearer(key))).status_code == 200

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tremplin_shared.http import path_for_logs
 from tremplin_shared.log import current_request_id
 
 from .adapters.audit import AuditRepository
@@ -106,7 +107,7 @@ class AuditMiddleware:
                     AuditEntry(
                         at=datetime.now(UTC),
                         method=scope["method"],
-                        path=scope["path"],
+                        path=path_for_logs(scope["path"]),
                         status=status,
                         latency_ms=round((time.perf_counter() - started) * 1000, 2),
                         request_id=current_request_id(),

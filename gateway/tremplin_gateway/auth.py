@@ -5,6 +5,7 @@ configured, a bearer token of the identity provider (`Authorization: Bearer eyJâ
 token itself is never logged, stored or forwarded; only who it stands for is used.
 """
 
+import hashlib
 import logging
 import time
 import uuid
@@ -17,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tremplin_shared.problems import Forbidden, NotFound, Unauthorized
 
 from .adapters.api_keys import ApiKeyRepository
-from .domain.api_keys import ApiKey, KeyRejected, hash_key
+from .domain.api_keys import ApiKey, KeyRejected, hash_key, parse_prefix
 from .domain.oidc import TokenRejected
 from .domain.permissions import allowed_roles, known_path
 from .domain.principal import Principal
@@ -128,18 +129,26 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def credential_fingerprint(credential: str) -> str:
+    """What counts a credential's failures: an API key's prefix (not secret, the same whatever
+    secret is tried with it), else a short hash â€” never the credential itself."""
+    try:
+        return "key:" + parse_prefix(credential)
+    except KeyRejected:
+        return "sha256:" + hashlib.sha256(credential.encode()).hexdigest()[:32]
+
+
 async def authenticated(request: Request) -> Principal:
-    """The caller; 401 without a valid credential, 429 for an address failing too often."""
+    """The caller; 401 without a valid credential, 429 for a failing one from an address that
+    failed too often lately (with that credential, or with any). The credential is checked first:
+    one that authenticates is never refused for the failures of others behind the same address."""
     limits = request.app.state.rate_limits
     credential = presented_key(request)
-    address = client_address(request)
-    if credential:
-        await limits.check_auth_failures(address)
     try:
         principal = await request.app.state.authenticator.authenticate(credential)
     except Unauthorized:
         if credential:
-            await limits.auth_failed(address)
+            await limits.auth_failed(client_address(request), credential_fingerprint(credential))
         raise
     request.state.principal = principal
     await limits.hit(principal.rate_limit, principal.rate_key)

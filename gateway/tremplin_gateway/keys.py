@@ -44,12 +44,16 @@ async def create_api_key(
     tenant_name: str | None = None,
     expires_at: datetime | None = None,
     rate_limit: str | None = None,
+    max_rate_limit: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key for `tenant` (created if missing) and its plaintext, which is not stored anywhere."""
+    """A new key for `tenant` (created if missing) and its plaintext, which is not stored anywhere.
+
+    `max_rate_limit`: the highest own rate limit allowed (`GATEWAY_API_KEY_MAX_RATE_LIMIT`).
+    """
     roles = list(roles)
     for _attempt in range(3):
         now = utcnow()
-        key, plaintext = ApiKey.issue(validate_tenant(tenant), roles, name, now, expires_at, rate_limit)
+        key, plaintext = ApiKey.issue(validate_tenant(tenant), roles, name, now, expires_at, rate_limit, max_rate_limit)
         async with sessionmaker() as session:
             repo = ApiKeyRepository(session)
             try:

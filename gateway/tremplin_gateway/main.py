@@ -13,6 +13,7 @@ from tremplin_shared.events.contracts import INBOUND_FRANCE_TRAVAIL_TOPIC
 from tremplin_shared.http import RequestIdMiddleware
 from tremplin_shared.log import configure_logging
 from tremplin_shared.messaging.relay import OutboxRelay
+from tremplin_shared.messaging.retention import MessagingRetention
 from tremplin_shared.problems import install_problem_handlers
 
 from .api import admin, events, ops, webhooks
@@ -24,7 +25,7 @@ from .config import Settings
 from .domain.webhooks import RetryPolicy
 from .keys import migrate
 from .oidc import OidcVerifier
-from .openapi import VERSION
+from .openapi import VERSION, OpenApiCache
 from .proxy import Proxy, upstream_client
 from .ratelimit import RateLimits, make_storage
 from .webhooks import DeliveryWorker, SecretBox, webhook_consumer
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             make_storage(settings.redis_url, settings.rate_limit_key_prefix),
             settings.rate_limit_default,
             settings.rate_limit_auth_failures,
+            settings.rate_limit_auth_failures_per_address,
+            settings.api_key_max_rate_limit,
         )
         app.state.rate_limits = rate_limits
         audit = AuditWriter(sessionmaker, settings.audit_flush_interval_seconds)
@@ -70,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         worker = DeliveryWorker(
             sessionmaker, app.state.secret_box, policy, settings.webhook_timeout_seconds,
-            settings.webhook_poll_interval_seconds,
+            settings.webhook_poll_interval_seconds, deadline_seconds=settings.webhook_attempt_deadline_seconds,
+            allow_http=settings.webhook_allow_http,
+            allow_private_addresses=settings.webhook_allow_private_addresses,
         )  # fmt: skip
         app.state.webhook_worker = worker
         consumer = webhook_consumer(settings, sessionmaker)
@@ -81,9 +86,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.kafka_partitions, settings.outbox_batch_size, settings.outbox_poll_interval_seconds,
         )  # fmt: skip
         app.state.relay = relay
+        # The intake's outbox rows and the webhook consumer's inbox rows are purged as every service's are.
+        retention = MessagingRetention.from_settings("gateway", settings, sessionmaker)
+        app.state.retention = retention
         tasks: list[asyncio.Task] = []
         if settings.run_background_workers:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            tasks.append(asyncio.create_task(retention.run(), name="messaging-retention"))
             tasks.append(asyncio.create_task(worker.run(), name="webhook-delivery"))
             tasks.append(asyncio.create_task(consumer.run(), name="webhook-consumer"))
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
@@ -111,10 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.openapi_cache = OpenApiCache(settings.openapi_cache_seconds, settings.openapi_incomplete_cache_seconds)
     # Outermost last: request id (and access log) around everything, the audit, CORS, the body limit,
     # then the proxy to the services (the hot path, before the router).
     app.add_middleware(proxy_routes.ServiceProxy)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_seconds=settings.request_body_timeout_seconds
+    )
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

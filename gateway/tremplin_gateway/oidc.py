@@ -75,7 +75,7 @@ class OidcVerifier:
         s = self.settings
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:  # DecodeError, and a header PyJWT refuses ("kid": 123, "crit": "x")
             raise TokenRejected("malformed token") from None
         if header.get("alg") not in s.oidc_algorithms:
             raise TokenRejected("token algorithm not accepted")

@@ -4,12 +4,17 @@ Each service's /openapi.json is fetched with a short timeout; a service that doe
 left out and named in `info.x-unavailable`. Schemas are merged into one `components.schemas`; when
 two sources define the same name with different content, each variant is renamed
 `<source>_<Name>` and the `$ref`s of that source are rewritten.
+
+The document is public (no key needed) and costs a request to every service: it is kept
+(`OpenApiCache`) and built by one request at a time, so a flood of readers does not become a
+flood on the services.
 """
 
 import asyncio
 import copy
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -187,3 +192,26 @@ async def merged_openapi(app: FastAPI) -> dict:
         )
     )
     return merge_documents(gateway_document(app), dict(zip(names, documents, strict=True)))
+
+
+class OpenApiCache:
+    """The merged document, encoded once and kept `seconds` — `incomplete_seconds` when a service
+    did not answer (it is tried again soon). Concurrent readers of an expired document wait for the
+    one rebuilding it."""
+
+    def __init__(self, seconds: float, incomplete_seconds: float) -> None:
+        self.seconds, self.incomplete_seconds = seconds, incomplete_seconds
+        self._document: bytes | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, app: FastAPI) -> bytes:
+        if self._document is not None and time.monotonic() < self._expires:
+            return self._document
+        async with self._lock:
+            if self._document is None or time.monotonic() >= self._expires:
+                document = await merged_openapi(app)
+                kept = self.incomplete_seconds if document["info"].get("x-unavailable") else self.seconds
+                self._document = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+                self._expires = time.monotonic() + kept
+            return self._document

@@ -3,6 +3,13 @@
 The upstream sees the caller only through the signed identity header the gateway adds; a client
 cannot forge it because client headers are forwarded from an allow-list that does not contain it
 (nor the API key). Responses are streamed back as they come, hop-by-hop headers removed.
+
+A request body is read whole at the gateway (within `GATEWAY_REQUEST_BODY_TIMEOUT_SECONDS`, at
+most `GATEWAY_MAX_BODY_BYTES`) before an upstream connection is taken, so a slow client holds no
+connection of the pool the four services share. At most `GATEWAY_UPSTREAM_MAX_CONNECTIONS`
+requests are with the services at once; one that waits longer than the pool timeout for its turn
+is 503 — the gateway's own saturation, which says nothing about the service and so is no failure
+for its circuit breaker.
 """
 
 import asyncio
@@ -20,8 +27,9 @@ from starlette.types import Receive, Scope, Send
 
 from tremplin_shared.identity import IDENTITY_HEADER, Identity, sign_identity
 from tremplin_shared.log import current_request_id
-from tremplin_shared.problems import problem_response
+from tremplin_shared.problems import Problem, problem_response
 
+from .body_limit import read_body
 from .config import Settings
 from .domain.circuit import CircuitBreaker
 from .domain.principal import Principal
@@ -79,6 +87,15 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # The gateway's server adds its own Date, Server and X-Request-ID.
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {"date", "server", "x-request-id"}
 
+# Connections of the shared client beyond the proxied requests' `upstream_max_connections`: the
+# gateway's own fetches (each service's OpenAPI document, the JWKS) never make a proxied request
+# wait in the client's pool, where a wait could not be told from a service that does not answer.
+OWN_FETCH_CONNECTIONS = 8
+
+
+class BadRequest(Problem):
+    status, title = 400, "Bad Request"
+
 
 class UpstreamResponse(StreamingResponse):
     """A service's answer, streamed back as it comes.
@@ -89,9 +106,11 @@ class UpstreamResponse(StreamingResponse):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.stream_response(send)
-        if self.background is not None:
-            await self.background()
+        try:
+            await self.stream_response(send)
+        finally:  # also when the client is gone before the answer started: the connection goes back
+            if self.background is not None:
+                await self.background()
 
 
 def route_for(path: str) -> str | None:
@@ -125,16 +144,19 @@ def upstream_client(settings: Settings) -> httpx.AsyncClient:
     httpcore's pool scans every pooled connection, with a system call each, on every request, which
     cost the gateway more CPU than all else it does. aiohttp keeps idle connections up to
     `max_connections` for `keepalive_expiry`; of the timeouts it applies connect, read and pool.
+    Its wait for a pooled connection ends as a ConnectTimeout, like a service that does not accept
+    one: the proxy's own turns (`Proxy.slots`) keep proxied requests from ever waiting there.
     """
     limits = httpx.Limits(
-        max_connections=settings.upstream_max_connections, keepalive_expiry=settings.upstream_keepalive_expiry_seconds
+        max_connections=settings.upstream_max_connections + OWN_FETCH_CONNECTIONS,
+        keepalive_expiry=settings.upstream_keepalive_expiry_seconds,
     )
     return httpx.AsyncClient(
         transport=AiohttpTransport(limits=limits, trust_env=False),
         timeout=httpx.Timeout(
             connect=settings.upstream_connect_timeout_seconds,
             read=settings.upstream_read_timeout_seconds,
-            write=None,  # aiohttp has no write timeout
+            write=None,  # aiohttp has none; a body is read whole first, never sent at a client's pace
             pool=settings.upstream_pool_timeout_seconds,
         ),
         cookies=NoCookies(),
@@ -167,6 +189,8 @@ class Proxy:
             )
             for name in self.upstreams
         }  # fmt: skip
+        # Turns to talk to a service: taken before a connection of the pool, given back with it.
+        self.slots = asyncio.Semaphore(settings.upstream_max_connections)
 
     def identity_header(self, caller: Principal, request_id: str | None) -> str:
         identity = Identity(tenant=caller.tenant, subject=caller.subject, roles=caller.roles, request_id=request_id)
@@ -182,6 +206,8 @@ class Proxy:
         return base.copy_with(raw_path=raw)
 
     def upstream_headers(self, request: Request, caller: Principal) -> list[tuple[str, str]]:
+        """The headers the service gets; 400 for a value passed on that is not ASCII (RFC 9110 lets
+        a recipient treat such bytes as opaque: the gateway does not guess their encoding)."""
         headers = [(name, value) for name, value in request.headers.items() if name in FORWARDED_REQUEST_HEADERS]
         if "accept-encoding" not in request.headers:
             headers.append(("accept-encoding", "identity"))  # the body is passed through undecoded
@@ -192,6 +218,9 @@ class Proxy:
             forwarded_for = request.headers.get("x-forwarded-for")
             client = request.client.host
             headers.append(("x-forwarded-for", f"{forwarded_for}, {client}" if forwarded_for else client))
+        for name, value in headers:
+            if not value.isascii():
+                raise BadRequest(f"The {name} header is not ASCII.", header=name)
         headers.append((IDENTITY_HEADER, self.identity_header(caller, request_id)))
         return headers
 
@@ -209,6 +238,10 @@ class Proxy:
         return headers
 
     async def forward(self, request: Request, service: str, caller: Principal) -> UpstreamResponse | JSONResponse:
+        # All that depends on the client alone first: nothing is taken for a request refused here.
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+        content = await self.request_body(request) if has_body else None
+        headers = self.upstream_headers(request, caller)
         breaker = self.breakers[service]
         if not breaker.allow(time.monotonic()):
             wait = max(1, math.ceil(breaker.retry_after(time.monotonic())))
@@ -216,12 +249,18 @@ class Proxy:
                 503, "Service Unavailable", f"The {service} service is failing; not tried for now.",
                 headers={"Retry-After": str(wait)}, service=service, circuit="open",
             )  # fmt: skip
+        release = await self._take_slot()
+        if release is None:
+            breaker.abandon()  # no verdict on the service (a half-open probe is given back)
+            return self._busy(service)
+        upstream: httpx.Response | None = None
         verdict = False
         try:
-            upstream, failure = await self._send(request, service, caller)
+            upstream, failure, service_failed = await self._send(request, service, headers, content)
             if upstream is None:
-                breaker.failure(time.monotonic())
-                verdict = True
+                if service_failed:
+                    breaker.failure(time.monotonic())
+                    verdict = True
                 return failure
             if upstream.status_code in UNAVAILABLE_STATUSES:
                 breaker.failure(time.monotonic())
@@ -231,19 +270,47 @@ class Proxy:
         finally:
             if not verdict:
                 breaker.abandon()
+            if upstream is None:
+                release()
 
         response = UpstreamResponse(
-            self._body(service, upstream), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
-        )
+            self._body(service, upstream, release), status_code=upstream.status_code,
+            background=BackgroundTask(self._close, upstream, release),
+        )  # fmt: skip
         response.raw_headers = self.response_headers(service, upstream)
         return response
 
+    async def request_body(self, request: Request) -> bytes:
+        """The whole body, before anything upstream: 413 beyond the size limit, 408 too slow."""
+        settings = self.settings
+        return await read_body(request.receive, settings.max_body_bytes, settings.request_body_timeout_seconds)
+
+    async def _take_slot(self):
+        """A turn to talk to a service (its release, to call once done), or None after the pool timeout."""
+        if self.slots.locked():
+            try:
+                async with asyncio.timeout(self.settings.upstream_pool_timeout_seconds):
+                    await self.slots.acquire()
+            except TimeoutError:
+                return None
+        else:
+            await self.slots.acquire()  # free: no wait
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.slots.release()
+
+        return release
+
     async def _send(
-        self, request: Request, service: str, caller: Principal
-    ) -> tuple[httpx.Response | None, JSONResponse | None]:
-        """The upstream's answer (retried when that is safe), or the problem to answer instead."""
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        retried = request.method in RETRIED_METHODS and not has_body
+        self, request: Request, service: str, headers: list[tuple[str, str]], content: bytes | None
+    ) -> tuple[httpx.Response | None, JSONResponse | None, bool]:
+        """The upstream's answer (retried when that is safe), or the problem to answer instead and
+        whether it is a failure of the service (for its breaker)."""
+        retried = request.method in RETRIED_METHODS and content is None
         attempts = 1 + (self.settings.upstream_retries if retried else 0)
         failure: JSONResponse | None = None
         for attempt in range(attempts):
@@ -252,18 +319,20 @@ class Proxy:
             upstream_request = self.client.build_request(
                 request.method,
                 self.upstream_url(service, request),
-                headers=self.upstream_headers(request, caller),
-                content=request.stream() if has_body else None,
+                headers=headers,
+                content=content,
                 timeout=self.timeouts[service],
             )
             try:
                 upstream = await self.client.send(upstream_request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            except httpx.PoolTimeout:  # the client's own pool is full: the gateway's saturation
+                return None, self._busy(service), False
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 failure = self._unavailable(service, f"The {service} service is unavailable.", exc)
                 continue  # nothing reached the service: safe to try again
             except httpx.TimeoutException as exc:
                 # It may be working on it: trying again would only double the wait.
-                return None, self._unavailable(service, f"The {service} service did not answer in time.", exc)
+                return None, self._unavailable(service, f"The {service} service did not answer in time.", exc), True
             except httpx.HTTPError as exc:
                 log.warning("upstream error", extra={"fields": {"service": service, "error": repr(exc)}})
                 detail = f"The {service} service answered with an invalid response."
@@ -272,11 +341,23 @@ class Proxy:
             if upstream.status_code in UNAVAILABLE_STATUSES and attempt < attempts - 1:
                 await upstream.aclose()
                 continue
-            return upstream, None
-        return None, failure
+            return upstream, None, False
+        return None, failure, True
 
     @staticmethod
-    async def _body(service: str, upstream: httpx.Response):
+    async def _close(upstream: httpx.Response, release) -> None:
+        try:
+            await upstream.aclose()
+        finally:
+            release()
+
+    def _busy(self, service: str) -> JSONResponse:
+        log.warning("upstream connections all busy", extra={"fields": {"service": service}})
+        detail = "The gateway has too many requests in progress with the services; try again shortly."
+        return problem_response(503, "Service Unavailable", detail, headers={"Retry-After": "1"}, service=service)
+
+    @staticmethod
+    async def _body(service: str, upstream: httpx.Response, release):
         try:
             async for chunk in upstream.aiter_raw():
                 yield chunk
@@ -287,7 +368,10 @@ class Proxy:
         finally:
             # Also when the client goes away mid-response (the background task then does not run):
             # the connection goes back to the pool.
-            await upstream.aclose()
+            try:
+                await upstream.aclose()
+            finally:
+                release()
 
     @staticmethod
     def _unavailable(service: str, detail: str, exc: Exception) -> JSONResponse:

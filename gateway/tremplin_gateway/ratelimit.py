@@ -1,5 +1,5 @@
 """Rate limits with the `limits` library: per key (or token subject), and failed authentications
-per client address.
+per client address and credential, and per client address.
 
 Storage: memory by default (one gateway process), Redis when `GATEWAY_REDIS_URL` is set (several
 gateway instances share the counters). Sliding window counters: the previous window's count,
@@ -27,6 +27,10 @@ class TooManyRequests(Problem):
     status, title = 429, "Too Many Requests"
 
 
+def _per_second(item: RateLimitItem) -> float:
+    return item.amount / item.get_expiry()
+
+
 def redis_storage_uri(url: str) -> str:
     """`redis://host:port/db` as the `limits` async Redis URI."""
     return url if url.startswith("async+") else f"async+{url}"
@@ -41,18 +45,30 @@ def make_storage(redis_url: str | None, key_prefix: str) -> Storage:
 
 
 class RateLimits:
-    def __init__(self, storage: Storage, default: str, auth_failures: str) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        default: str,
+        auth_failures: str,
+        auth_failures_per_address: str | None = None,
+        max_key_limit: str | None = None,
+    ) -> None:
         self.storage = storage
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.default = parse(default)
-        self.auth_failures = parse(auth_failures)
+        self.auth_failures = parse(auth_failures)  # per (address, credential)
+        self.auth_failures_per_address = parse(auth_failures_per_address) if auth_failures_per_address else None
+        self.max_key_limit = parse(max_key_limit) if max_key_limit else None
         self._items: dict[str, RateLimitItem] = {}
 
     def item(self, limit: str | None) -> RateLimitItem:
         if limit is None:
             return self.default
         if limit not in self._items:
-            self._items[limit] = parse(limit)
+            item = parse(limit)
+            if self.max_key_limit is not None and _per_second(item) > _per_second(self.max_key_limit):
+                item = self.max_key_limit  # a key created with more, before the maximum was set or lowered
+            self._items[limit] = item
         return self._items[limit]
 
     async def hit(self, limit: str | None, *identifiers: str) -> None:
@@ -67,20 +83,22 @@ class RateLimits:
             return
         raise self._limited(item, stats.reset_time, "Too many requests for this API key.")
 
-    async def check_auth_failures(self, address: str) -> None:
-        """429 if `address` failed to authenticate too often lately (does not count)."""
+    async def auth_failed(self, address: str, credential: str) -> None:
+        """A credential presented from `address` did not authenticate: count it, or 429 when that
+        address failed too often lately with that credential (`credential`: its key prefix or a hash
+        of it, never the credential itself), or with any. A refusal is not counted again."""
+        checks = [(self.auth_failures, ("auth-failure", address, credential))]
+        if self.auth_failures_per_address is not None:
+            checks.append((self.auth_failures_per_address, ("auth-failure-address", address)))
         try:
-            if await self.limiter.test(self.auth_failures, "auth-failure", address):
-                return
-            stats = await self.limiter.get_window_stats(self.auth_failures, "auth-failure", address)
-        except Exception:
-            log.warning("rate limit storage unavailable", exc_info=True)
-            return
-        raise self._limited(self.auth_failures, stats.reset_time, "Too many failed authentications from here.")
-
-    async def auth_failed(self, address: str) -> None:
-        try:
-            await self.limiter.hit(self.auth_failures, "auth-failure", address)
+            for item, identifiers in checks:
+                if not await self.limiter.test(item, *identifiers):
+                    stats = await self.limiter.get_window_stats(item, *identifiers)
+                    raise self._limited(item, stats.reset_time, "Too many failed authentications from here.")
+            for item, identifiers in checks:
+                await self.limiter.hit(item, *identifiers)
+        except TooManyRequests:
+            raise
         except Exception:
             log.warning("rate limit storage unavailable", exc_info=True)
 

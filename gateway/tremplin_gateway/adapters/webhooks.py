@@ -1,6 +1,7 @@
 """The repository of webhook subscriptions, deliveries and attempts."""
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -97,8 +98,9 @@ class WebhookRepository:
         stmt = dialect.insert(webhook_deliveries).on_conflict_do_nothing(index_elements=["subscription_id", "event_id"])
         await self.session.execute(stmt, rows)
 
-    async def due(self, now: datetime, limit: int) -> list[Row]:
-        """Pending deliveries whose time has come, of enabled subscriptions, oldest first."""
+    async def due(self, now: datetime, limit: int, exclude: Collection[uuid.UUID] = ()) -> list[Row]:
+        """Pending deliveries whose time has come, of enabled subscriptions (but those in `exclude`:
+        being sent to already), oldest first."""
         d, s = webhook_deliveries, webhook_subscriptions
         stmt = (
             sa.select(d, s.c.url, s.c.secret)
@@ -107,6 +109,8 @@ class WebhookRepository:
             .order_by(d.c.next_attempt_at, d.c.created_at)
             .limit(limit)
         )
+        if exclude:
+            stmt = stmt.where(d.c.subscription_id.not_in(list(exclude)))
         return [dict(r._mapping) for r in await self.session.execute(stmt)]
 
     async def claim(self, delivery_id: uuid.UUID, seen_next: datetime, lease_until: datetime) -> bool:
@@ -125,10 +129,38 @@ class WebhookRepository:
     async def record_attempt(self, row: Row) -> None:
         await self.session.execute(webhook_attempts.insert().values(**row))
 
-    async def update_delivery(self, delivery_id: uuid.UUID, **values: Any) -> None:
-        await self.session.execute(
+    async def update_delivery(self, delivery_id: uuid.UUID, **values: Any) -> bool:
+        """Whether the delivery is still there (an erasure may have forgotten it meanwhile)."""
+        result = await self.session.execute(
             webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(**values)
         )
+        return result.rowcount > 0
+
+    async def still_pending(self, delivery_id: uuid.UUID) -> bool:
+        """Whether a claimed delivery is still to be sent (not forgotten by an erasure since the claim)."""
+        stmt = sa.select(webhook_deliveries.c.id).where(
+            webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == "pending"
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def forget_participant(self, tenant: str, participant_id: uuid.UUID, *, keep_event_type: str) -> int:
+        """Delete, in the caller's transaction (the consumer's, applying the erasure), every delivery of
+        `tenant`'s subscriptions whose body mentions the participant, with its attempts — pending (never
+        sent, then), delivered or failed (gone from the delivery log) alike; but those of
+        `keep_event_type` (participant.erased: what subscribers must be told, and all it says is that
+        someone was erased). The body is the CloudEvent's JSON text: the id's canonical string (hex
+        digits and hyphens, no LIKE wildcard) is in it wherever the event names the person (`data`,
+        `subject`). Scoped by tenant (the subscription's): the same id in another territory is another
+        person. Idempotent. The number of deliveries deleted."""
+        d, s, a = webhook_deliveries, webhook_subscriptions, webhook_attempts
+        doomed = (
+            sa.select(d.c.id)
+            .join(s, s.c.id == d.c.subscription_id)
+            .where(s.c.tenant == tenant, d.c.body.like(f"%{participant_id}%"), d.c.event_type != keep_event_type)
+        )
+        # Subqueries, not a list of ids: one person's events times the subscriptions may be many.
+        await self.session.execute(a.delete().where(a.c.delivery_id.in_(doomed)))  # the FK: attempts first
+        return (await self.session.execute(d.delete().where(d.c.id.in_(doomed)))).rowcount
 
     async def deliveries(self, subscription_id: uuid.UUID, limit: int = 100) -> list[Row]:
         """Newest first, each with its attempts (oldest first)."""

@@ -43,6 +43,7 @@ async def create_key(body: ApiKeyIn, caller: Caller, request: Request, response:
             body.name,
             expires_at=body.expires_at,
             rate_limit=body.rate_limit,
+            max_rate_limit=request.app.state.settings.api_key_max_rate_limit,
         )
     except InvalidApiKeyRequest as exc:
         raise Unprocessable(str(exc)) from None

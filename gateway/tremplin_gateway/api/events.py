@@ -41,6 +41,8 @@ async def intake(request: Request, caller: Caller) -> JSONResponse:
         body = json.loads(await request.body())
     except ValueError:
         raise Unprocessable("The body is not JSON.") from None
+    except RecursionError:  # "[" × 100000: deeper than the parser goes
+        raise Unprocessable("The body is JSON nested too deeply.") from None
     raws, is_batch = parse_batch(body)
     if not raws or len(raws) > MAX_BATCH:
         raise Unprocessable(f"A batch holds 1 to {MAX_BATCH} events.")

@@ -4,14 +4,12 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
 from tremplin_shared.events.asyncapi import asyncapi_document
 from tremplin_shared.messaging.kafka import broker_reachable
 from tremplin_shared.problems import problem_response
-
-from ..openapi import merged_openapi
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/openapi.json")
-async def openapi(request: Request) -> JSONResponse:
-    return JSONResponse(await merged_openapi(request.app))
+async def openapi(request: Request) -> Response:
+    document = await request.app.state.openapi_cache.get(request.app)
+    return Response(document, media_type="application/json")
 
 
 @router.get("/docs")

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from ..domain.api_keys import MAX_NAME_LENGTH, ApiKey
 
@@ -43,8 +43,14 @@ class ApiKeyIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["SI insertion du département"])
     roles: list[str] = Field(min_length=1, examples=[["referent"]])
-    expires_at: datetime | None = Field(default=None, description="When the key stops working (default: never).")
-    rate_limit: str | None = Field(default=None, examples=["600/minute"], description="Default: the gateway's.")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working, with its time zone (default: never)."
+    )
+    rate_limit: str | None = Field(
+        default=None,
+        examples=["600/minute"],
+        description="Default: the gateway's; at most the gateway's maximum (GATEWAY_API_KEY_MAX_RATE_LIMIT).",
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):

@@ -11,7 +11,7 @@ from ..adapters.api_keys import ApiKeyRepository
 from ..adapters.webhooks import WebhookRepository
 from ..auth import Caller
 from ..domain.webhooks import InvalidSubscription, validate_event_types, validate_secret, validate_url
-from ..webhooks import outbound_event_types, utcnow
+from ..webhooks import check_target, outbound_event_types, utcnow
 from .schemas import WebhookDeliveryOut, WebhookIn, WebhookOut
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -27,12 +27,15 @@ async def _own(request: Request, subscription_id: uuid.UUID, tenant: str) -> dic
 
 @router.post("", response_model=WebhookOut, status_code=status.HTTP_201_CREATED, summary="Subscribe to events")
 async def subscribe(body: WebhookIn, caller: Caller, request: Request) -> WebhookOut:
+    settings = request.app.state.settings
     try:
-        url = validate_url(body.url)
+        url = validate_url(body.url, settings.webhook_allow_http)
         event_types = validate_event_types(body.event_types, outbound_event_types())
         secret = validate_secret(body.secret)
+        # Where it points (checked again at every attempt: DNS answers change).
+        await check_target(url, settings.webhook_allow_private_addresses, settings.webhook_timeout_seconds)
     except InvalidSubscription as exc:
-        raise Unprocessable(str(exc)) from None
+        raise Unprocessable(str(exc), errors=[{"field": exc.field, "in": "body", "message": str(exc)}]) from None
     now = utcnow()
     row = {
         "id": uuid.uuid4(), "tenant": caller.tenant, "url": url, "event_types": list(event_types),

@@ -31,6 +31,7 @@ MAX_TENANT_LENGTH = 100
 MAX_NAME_LENGTH = 200
 # A key's own rate limit, in the `limits` notation restricted to one simple item: "600/minute".
 _RATE_RE = re.compile(r"[1-9][0-9]{0,6}/(second|minute|hour|day)")
+_PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 class InvalidApiKeyRequest(ValueError):
@@ -98,7 +99,8 @@ def validate_name(name: str) -> str:
     return name
 
 
-def validate_rate_limit(value: str | None) -> str | None:
+def validate_rate_limit(value: str | None, maximum: str | None = None) -> str | None:
+    """A key's own limit, normalized; above `maximum` (compared as an average rate) it is refused."""
     if value is None:
         return None
     value = value.strip().replace(" ", "")
@@ -106,7 +108,17 @@ def validate_rate_limit(value: str | None) -> str | None:
         raise InvalidApiKeyRequest(
             f"rate_limit must look like '600/minute' (per second, minute, hour or day), got {value!r}"
         )
+    if maximum is not None and rate_per_second(value) > rate_per_second(maximum):
+        raise InvalidApiKeyRequest(f"rate_limit must be at most {maximum} (or the same rate per another period)")
     return value
+
+
+def rate_per_second(limit: str) -> float:
+    """The average rate of a limit such as "6000/minute" (100.0); ValueError for another notation."""
+    amount, _, period = limit.strip().replace(" ", "").partition("/")
+    if period not in _PERIOD_SECONDS or not amount.isdigit():
+        raise ValueError(f"not a simple rate limit: {limit!r}")
+    return int(amount) / _PERIOD_SECONDS[period]
 
 
 @dataclass(frozen=True)
@@ -132,8 +144,11 @@ class ApiKey:
         now: datetime,
         expires_at: datetime | None = None,
         rate_limit: str | None = None,
+        max_rate_limit: str | None = None,
     ) -> tuple["ApiKey", str]:
-        """A new key and its plaintext (to show once)."""
+        """A new key and its plaintext (to show once); its own limit at most `max_rate_limit`."""
+        if expires_at is not None and expires_at.utcoffset() is None:
+            raise InvalidApiKeyRequest("expires_at must carry a time zone (e.g. 2030-01-01T00:00:00Z)")
         if expires_at is not None and expires_at <= now:
             raise InvalidApiKeyRequest("expires_at must be in the future")
         generated = generate_key()
@@ -146,7 +161,7 @@ class ApiKey:
             hash=generated.hash,
             created_at=now,
             expires_at=expires_at,
-            rate_limit=validate_rate_limit(rate_limit),
+            rate_limit=validate_rate_limit(rate_limit, max_rate_limit),
         )
         return key, generated.plaintext
 

@@ -27,6 +27,11 @@ ALL = READ | WRITE
 # Everybody who works on the territory reads; `integration` is a machine and reads nothing
 # it did not need to write (the scoped API consumer of Immersion facilitée).
 READERS = ("admin", "referent", "facilitator", "fund_manager", "funder", "viewer")
+# A person's file (situation, RSA, RQTH, diagnostic, steps) is read by those who follow them: the
+# référent, the admin; a facilitator sees who may be placed on a clause (the person and their
+# flags), not their diagnostic. Funders, fund managers and viewers get the aggregates (RGPD art. 5:
+# no one reads more of a person than their job needs).
+FOLLOWERS = ("admin", "referent")
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,16 @@ PERMISSIONS: tuple[Rule, ...] = (
     _r("/api/v1/events", POST, ("admin", "integration"), "inbound CloudEvents (France Travail-style)"),
     # --- participants service
     _r("/api/v1/participants", POST, ("admin", "referent", "integration"), "register a participant"),
-    _r("/api/v1/participants/**", READ, READERS),
+    _r("/api/v1/participants/indicators/**", READ, READERS, "PLIE and RSA indicators: counts, no person"),
+    _r("/api/v1/participants/overview", READ, READERS, "the territory's counts, no person"),
+    _r("/api/v1/participants/orientations/**", READ, FOLLOWERS, "orientations to take up"),
+    _r("/api/v1/participants/*/diagnostics/**", READ, FOLLOWERS, "a person's diagnostic (health, housing…)"),
+    _r("/api/v1/participants/*/timeline", READ, FOLLOWERS, "everything that happened to a person"),
+    _r("/api/v1/participants/*/parcours", READ, FOLLOWERS, "a person's parcours"),
+    _r("/api/v1/participants/*/access-log", READ, FOLLOWERS, "who read the file"),
+    _r("/api/v1/participants/**", READ, (*FOLLOWERS, "facilitator"), "people and their flags (clause eligibility)"),
     _r("/api/v1/participants/**", WRITE, ("admin", "referent")),
-    _r("/api/v1/parcours/**", READ, READERS),
+    _r("/api/v1/parcours/**", READ, FOLLOWERS, "a person's parcours and its steps"),
     _r("/api/v1/parcours/**", WRITE, ("admin", "referent")),
     # --- matching service
     _r("/api/v1/offers/import/**", POST, ("admin", "integration"), "France Travail offers import"),
