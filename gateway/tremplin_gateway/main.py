@@ -15,6 +15,7 @@ from tremplin_shared.log import configure_logging
 from tremplin_shared.messaging.relay import OutboxRelay
 from tremplin_shared.messaging.retention import MessagingRetention
 from tremplin_shared.problems import install_problem_handlers
+from tremplin_shared.service import warn_development_secrets
 
 from .api import admin, events, ops, webhooks
 from .api import proxy as proxy_routes
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(worker.run(), name="webhook-delivery"))
             tasks.append(asyncio.create_task(consumer.run(), name="webhook-consumer"))
         log.info("started", extra={"fields": {"upstreams": settings.upstreams}})
+        warn_development_secrets(settings)
         try:
             yield
         finally:

@@ -172,6 +172,16 @@ def tuned_gc() -> Iterator[None]:
             gc.unfreeze()
 
 
+def warn_development_secrets(settings: ComponentSettings) -> None:
+    """One warning per secret left at its development default: fine for `make run` and tests, a
+    forged identity or a guessable NIR hash anywhere else. The value is never logged."""
+    for variable in settings.development_secrets():
+        log.warning(
+            "a secret is at its development default: set it to a long random value outside development",
+            extra={"fields": {"variable": variable}},
+        )
+
+
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
 
@@ -189,6 +199,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         if settings.run_background_workers:
             workers.start(app)
         log.info("started", extra={"fields": {"consumes": spec.consumes, "produces": spec.produces}})
+        warn_development_secrets(settings)
         try:
             with tuned_gc():
                 yield

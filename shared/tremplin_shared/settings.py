@@ -3,6 +3,10 @@
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The suffix of every development default of a secret: `make run` and the tests run on them,
+# docker-compose refuses to start without real ones, a component started on one says so.
+DEVELOPMENT_SECRET_SUFFIX = "-change-me"
+
 
 class ComponentSettings(BaseSettings):
     """Read from `<PREFIX>_<FIELD>` environment variables (prefix set by the subclass)."""
@@ -59,6 +63,15 @@ class ComponentSettings(BaseSettings):
                 f"({self.outbox_retention_days}): events republished from the outbox would apply twice"
             )
         return self
+
+    def development_secrets(self) -> list[str]:
+        """The environment variables of the secrets still at their development default (names only)."""
+        prefix = self.model_config.get("env_prefix", "")
+        return [
+            f"{prefix}{name}".upper()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), str) and value.endswith(DEVELOPMENT_SECRET_SUFFIX)
+        ]
 
     def consumer_group_options(self) -> dict:
         return {
