@@ -67,6 +67,10 @@ def component_env(component: Component, var: Path, bootstrap: str, secret: str, 
     if component is GATEWAY:
         for service in SERVICES:
             env[f"GATEWAY_{service.name.upper()}_URL"] = f"http://{host}:{service.port}"
+        # Local development: a webhook receiver on this machine (http://127.0.0.1:…) may be subscribed,
+        # unless the environment says otherwise. Production keeps https and public addresses only.
+        env.setdefault("GATEWAY_WEBHOOK_ALLOW_HTTP", "true")
+        env.setdefault("GATEWAY_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
     return env
 
 
