@@ -71,10 +71,11 @@ def registered(tenant: str) -> CloudEvent:
     return new_event(data, tenant=tenant, source="/tremplin/participants")
 
 
-async def subscribe(gw, admin: str, url: str, event_types=(REGISTERED,)) -> dict:
-    response = await gw.client.post(
-        "/api/v1/webhooks", json={"url": url, "event_types": list(event_types), "secret": SECRET}, headers=bearer(admin)
-    )
+async def subscribe(gw, admin: str, url: str, event_types=(REGISTERED,), personal_data=None) -> dict:
+    body = {"url": url, "event_types": list(event_types), "secret": SECRET}
+    if personal_data is not None:
+        body["personal_data"] = list(personal_data)
+    response = await gw.client.post("/api/v1/webhooks", json=body, headers=bearer(admin))
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -101,12 +102,18 @@ def fast(gw, **policy) -> None:
         ({"url": "https://x.example/h", "event_types": ["fr.nothing.v1"], "secret": SECRET}, "event type"),
         ({"url": "https://x.example/h", "event_types": [], "secret": SECRET}, "event_types"),
         ({"url": "https://x.example/h", "event_types": [REGISTERED], "secret": "short"}, "secret"),
+        (
+            {"url": "https://x.example/h", "event_types": [REGISTERED], "secret": SECRET, "personal_data": ["nir"]},
+            "personal_data",
+        ),
     ],
 )
 async def test_bad_subscriptions_are_422(gateway, body, field):
     _, admin = await gateway.key(roles=("admin",))
     response = await gateway.client.post("/api/v1/webhooks", json=body, headers=bearer(admin))
     assert response.status_code == 422, response.text
+    if field == "personal_data":  # pydantic's own check: the field path down to the item
+        assert [(e["in"], e["field"]) for e in response.json()["errors"]] == [("body", "personal_data.0")]
 
 
 async def test_subscriptions_are_the_tenant_own_and_the_secret_is_never_shown(gateway):
@@ -114,6 +121,7 @@ async def test_subscriptions_are_the_tenant_own_and_the_secret_is_never_shown(ga
     _, foreign = await gateway.key(tenant="cher", roles=("admin",))
     created = await subscribe(gateway, admin, "https://si.example/hooks", ["fr.tremplin.clauses.*", REGISTERED])
     assert created["enabled"] and created["tenant"] == "loir-et-cher" and "secret" not in created
+    assert created["personal_data"] == []  # granted nothing unless asked
     sid = created["id"]
     assert [s["id"] for s in (await gateway.client.get("/api/v1/webhooks", headers=bearer(admin))).json()] == [sid]
     assert (await gateway.client.get("/api/v1/webhooks", headers=bearer(foreign))).json() == []
@@ -178,6 +186,31 @@ async def test_a_signed_delivery_to_the_tenant_subscriptions_only(gateway, serve
     assert (
         len((await gateway.client.get(f"/api/v1/webhooks/{mine['id']}/deliveries", headers=bearer(admin))).json()) == 1
     )
+
+
+async def test_a_subscriber_gets_where_the_person_lives_only_when_granted(gateway, serve_app):
+    receiver = Receiver()
+    async with serve_app(receiver.app) as base:
+        _, admin = await gateway.key(roles=("admin",))
+        plain = await subscribe(gateway, admin, f"{base}/hooks")
+        located = await subscribe(gateway, admin, f"{base}/hooks", personal_data=["location", "location"])
+        assert located["personal_data"] == ["location"]
+        event = registered("loir-et-cher")
+        await publish(gateway, event)
+        assert await gateway.app.state.webhook_worker.tick() == 2
+
+    sent = {r["headers"]["tremplin-webhook-id"]: json.loads(r["body"])["data"] for r in receiver.received}
+    assert "latitude" not in sent[plain["id"]] and "longitude" not in sent[plain["id"]]
+    assert sent[plain["id"]]["participant_id"] == event.data["participant_id"]
+    assert sent[plain["id"]]["skills"] == ["K2204"]
+    assert (sent[located["id"]]["latitude"], sent[located["id"]]["longitude"]) == (47.59, 1.33)
+    async with gateway.app.state.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                select(webhook_deliveries.c.body).where(webhook_deliveries.c.subscription_id == uuid.UUID(plain["id"]))
+            )
+        ).scalar_one()
+    assert "47.59" not in stored  # never kept in the delivery log either
 
 
 async def test_failed_attempts_are_retried_with_backoff_and_logged(gateway, serve_app):

@@ -13,6 +13,10 @@ only the first KiB of an answer is read. Targets must be https and resolve to pu
 only (unless the settings relax it for development): checked when subscribing and again at each
 connection (see `PublicOnlyBackend`); the delivery log keeps a coarse reason, never an error text.
 
+A subscription gets the personal fields of an event (`x-personal-data`: where the person lives,
+their RQTH) only for the categories it was granted (`personal_data`); the others are left out of
+the body before it is stored, so the delivery log never holds them either.
+
 A participant's erasure (`fan_out_erasure`) deletes, in the consumer's transaction, every delivery of
 the tenant that mentions the person — pending ones are never sent, delivered ones leave the
 delivery log — but the erasure's own, which still goes out. Deleted rather than redacted: a row kept
@@ -40,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.events import EVENT_TYPES, CloudEvent, ParticipantErasedV1
 from tremplin_shared.events.contracts import CLAUSES_TOPIC, FUNDING_TOPIC, MATCHING_TOPIC, PARTICIPANTS_TOPIC
+from tremplin_shared.events.personal import withhold
 from tremplin_shared.messaging.consumer import EventConsumer
 
 from .adapters.webhooks import WebhookRepository
@@ -206,16 +211,23 @@ async def fan_out(session: AsyncSession, event: CloudEvent, _data) -> None:
     if not subscriptions:
         return
     now = utcnow()
-    body = structured_event(
-        id=event.id, type=event.type, source=event.source, subject=event.subject, tenant=event.tenant,
-        time=event.time, data=event.data,
-    ).decode()  # fmt: skip
+    contract = EVENT_TYPES[event.type]  # the consumer hands over outbound types only
+    bodies: dict[frozenset[str], str] = {}  # one body per set of granted categories
+
+    def body_for(granted: frozenset[str]) -> str:
+        if granted not in bodies:
+            bodies[granted] = structured_event(
+                id=event.id, type=event.type, source=event.source, subject=event.subject, tenant=event.tenant,
+                time=event.time, data=withhold(contract, event.data, granted),
+            ).decode()  # fmt: skip
+        return bodies[granted]
+
     await repo.enqueue(
         [
             {
                 "id": uuid.uuid4(), "subscription_id": s["id"], "event_id": event.id, "event_type": event.type,
-                "body": body, "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
-                "delivered_at": None,
+                "body": body_for(frozenset(s["personal_data"])), "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "created_at": now, "delivered_at": None,
             }
             for s in subscriptions
         ]

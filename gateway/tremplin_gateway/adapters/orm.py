@@ -54,6 +54,8 @@ webhook_subscriptions = sa.Table(
     sa.Column("tenant", sa.String(100), sa.ForeignKey("tenants.slug"), nullable=False, index=True),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("event_types", sa.JSON, nullable=False),
+    # The personal data categories its deliveries may carry (tremplin_shared/events/personal.py).
+    sa.Column("personal_data", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("secret", sa.Text, nullable=False),  # encrypted (Fernet), see tremplin_gateway.webhooks
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Column("consecutive_failures", sa.Integer, nullable=False),

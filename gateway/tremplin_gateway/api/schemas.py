@@ -3,6 +3,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from tremplin_shared.events.personal import PersonalDataCategory
+
 from ..domain.api_keys import MAX_NAME_LENGTH, ApiKey
 
 
@@ -73,6 +75,11 @@ class WebhookIn(BaseModel):
     url: str = Field(max_length=2000, examples=["https://si.loir-et-cher.fr/hooks/tremplin"])
     event_types: list[str] = Field(min_length=1, examples=[["fr.tremplin.clauses.hours.validated.v1"]])
     secret: str = Field(description="Shared with the receiver to verify signatures; never shown back.")
+    personal_data: list[PersonalDataCategory] = Field(
+        default_factory=list,
+        description="The personal data categories the receiver needs (`x-personal-data` in /asyncapi.json): "
+        "location (where the person lives), health (RQTH). The fields of the others are left out of its events.",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -80,6 +87,7 @@ class WebhookOut(BaseModel):
     tenant: str
     url: str
     event_types: list[str]
+    personal_data: list[str]
     enabled: bool
     consecutive_failures: int
     disabled_at: datetime | None

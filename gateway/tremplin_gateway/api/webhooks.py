@@ -39,6 +39,7 @@ async def subscribe(body: WebhookIn, caller: Caller, request: Request) -> Webhoo
     now = utcnow()
     row = {
         "id": uuid.uuid4(), "tenant": caller.tenant, "url": url, "event_types": list(event_types),
+        "personal_data": sorted(set(body.personal_data)),
         "secret": request.app.state.secret_box.seal(secret), "enabled": True, "consecutive_failures": 0,
         "disabled_at": None, "created_at": now,
     }  # fmt: skip

@@ -12,6 +12,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from stdnum.fr import siret as stdnum_siret
 
+from .personal import personal
+
 RomeCode = Annotated[str, StringConstraints(pattern=r"^[A-N]\d{4}$")]
 
 EVENT_TYPES: dict[str, type["EventData"]] = {}
@@ -58,8 +60,8 @@ class ParticipantRegisteredV1(EventData):
 
     participant_id: UUID
     registered_at: datetime
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90, json_schema_extra=personal("location"))
+    longitude: float = Field(ge=-180, le=180, json_schema_extra=personal("location"))
     skills: list[RomeCode] = Field(default_factory=list)
 
 
@@ -91,8 +93,8 @@ class ParticipantFlags(BaseModel):
     youth: bool
     senior: bool
     rsa: bool
-    rqth: bool
-    qpv: bool
+    rqth: bool = Field(json_schema_extra=personal("health"))
+    qpv: bool = Field(description="Lives in a quartier prioritaire", json_schema_extra=personal("location"))
     clause_eligible: bool
 
 
@@ -105,9 +107,11 @@ class ParticipantProfileChangedV1(EventData):
 
     participant_id: UUID
     changed_at: datetime
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    commune_insee: str | None = Field(default=None, pattern=r"^(\d{5}|2[AB]\d{3})$")
+    latitude: float = Field(ge=-90, le=90, json_schema_extra=personal("location"))
+    longitude: float = Field(ge=-180, le=180, json_schema_extra=personal("location"))
+    commune_insee: str | None = Field(
+        default=None, pattern=r"^(\d{5}|2[AB]\d{3})$", json_schema_extra=personal("location")
+    )
     skills: list[RomeCode] = Field(default_factory=list)
     wishes: list[RomeCode] = Field(default_factory=list)
     max_travel_km: float | None = Field(default=None, ge=0)
@@ -314,8 +318,9 @@ class FranceTravailJobSeekerRegisteredV1(EventData):
     identifiant: str = Field(min_length=1, max_length=100, description="France Travail's job seeker id")
     dateInscription: date
     categorie: Literal["A", "B", "C", "D", "E"] = Field(description="Catégorie de demandeur d'emploi")
-    commune: str = Field(pattern=r"^(\d{5}|2[AB]\d{3})$", description="INSEE code of the place of residence")
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    commune: str = Field(pattern=r"^(\d{5}|2[AB]\d{3})$", description="INSEE code of the place of residence",
+                         json_schema_extra=personal("location"))  # fmt: skip
+    latitude: float | None = Field(default=None, ge=-90, le=90, json_schema_extra=personal("location"))
+    longitude: float | None = Field(default=None, ge=-180, le=180, json_schema_extra=personal("location"))
     romeCodes: list[RomeCode] = Field(default_factory=list, max_length=20, description="Jobs sought (ROME)")
     rsa: bool | None = Field(default=None, description="Beneficiary of the RSA, when France Travail knows it")
