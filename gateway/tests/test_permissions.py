@@ -44,7 +44,6 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", f"/api/v1/participants/{ID}/timeline", REFERENT),
     ("GET", "/api/v1/participants/indicators/plie", EVERYONE_BUT_INTEGRATION),
     ("GET", "/api/v1/participants/indicators/rsa", EVERYONE_BUT_INTEGRATION),
-    ("GET", "/api/v1/participants/overview", EVERYONE_BUT_INTEGRATION),
     ("GET", "/api/v1/participants/orientations", REFERENT),
     ("GET", f"/api/v1/participants/orientations/{ID}", REFERENT),
     ("GET", f"/api/v1/participants/{ID}/diagnostics/{ID}", REFERENT),

@@ -94,7 +94,6 @@ PERMISSIONS: tuple[Rule, ...] = (
     # --- participants service
     _r("/api/v1/participants", POST, ("admin", "referent", "integration"), "register a participant"),
     _r("/api/v1/participants/indicators/**", READ, READERS, "PLIE and RSA indicators: counts, no person"),
-    _r("/api/v1/participants/overview", READ, READERS, "the territory's counts, no person"),
     _r("/api/v1/participants/orientations/**", READ, FOLLOWERS, "orientations to take up"),
     _r("/api/v1/participants/*/diagnostics/**", READ, FOLLOWERS, "a person's diagnostic (health, housing…)"),
     _r("/api/v1/participants/*/timeline", READ, FOLLOWERS, "everything that happened to a person"),

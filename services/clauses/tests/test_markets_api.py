@@ -5,6 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from tremplin_clauses.adapters.orm import lots, markets
+from tremplin_clauses.api.schemas import check_siret
 from tremplin_shared.events.clauses import ClauseMarketCreatedV1
 from tremplin_shared.messaging.tables import outbox
 
@@ -45,6 +46,17 @@ async def test_siret_is_checked_and_compacted(clauses):
     spaced = market_body(buyer={"name": "Agglopolys", "siret": "200 040 418 00010", "kind": "public"})
     created = await clauses.client.post("/api/v1/clauses/markets", json=spaced, headers=clauses.headers())
     assert created.status_code == 201 and created.json()["buyer"]["siret"] == "20004041800010"
+
+
+async def test_the_openapi_siret_examples_are_valid_sirets(clauses):
+    """/docs fills "Try it out" with these: an example the service refuses is a 422 for a newcomer."""
+    schemas = (await clauses.client.get("/openapi.json")).json()["components"]["schemas"]
+    examples = {name: schema["properties"]["siret"]["examples"] for name, schema in schemas.items()
+                if "examples" in schema.get("properties", {}).get("siret", {})}  # fmt: skip
+    assert examples
+    for name, values in examples.items():
+        for value in values:
+            assert check_siret(value) == value, name
 
 
 @pytest.mark.parametrize(

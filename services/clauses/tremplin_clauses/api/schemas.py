@@ -69,7 +69,7 @@ class _In(BaseModel):
 
 class Organisation(_In):
     name: Text300
-    siret: str = Field(description="14 digits, checked with python-stdnum", examples=["22410001700011"])
+    siret: str = Field(description="14 digits, checked with python-stdnum", examples=["22410001600019"])
 
     @field_validator("siret")
     @classmethod
