@@ -35,17 +35,17 @@ async def test_create_shows_the_key_once_and_it_authenticates(gateway):
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"name": "x", "roles": ["root"]},
-        {"name": "x", "roles": []},
-        {"name": "", "roles": ["viewer"]},
-        {"name": "x", "roles": ["viewer"], "rate_limit": "a lot"},
-        {"name": "x", "roles": ["viewer"], "expires_at": "2001-01-01T00:00:00Z"},
-        {"name": "x", "roles": ["viewer"], "expires_at": "2030-01-01T00:00:00"},  # no time zone: which 00:00?
-        {"name": "x", "roles": ["viewer"], "rate_limit": "9999999/second"},  # above GATEWAY_API_KEY_MAX_RATE_LIMIT
-        {"name": "x", "roles": ["viewer"], "rate_limit": "6001/minute"},
-        {"name": "x", "roles": ["viewer"], "rate_limit": "101/second"},
+        ({"name": "x", "roles": ["root"]}, "roles"),
+        ({"name": "x", "roles": []}, "roles"),
+        ({"name": "", "roles": ["viewer"]}, "name"),
+        ({"name": "x", "roles": ["viewer"], "rate_limit": "a lot"}, "rate_limit"),
+        ({"name": "x", "roles": ["viewer"], "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"name": "x", "roles": ["viewer"], "expires_at": "2030-01-01T00:00:00"}, "expires_at"),  # which 00:00?
+        ({"name": "x", "roles": ["viewer"], "rate_limit": "9999999/second"}, "rate_limit"),  # above the maximum
+        ({"name": "x", "roles": ["viewer"], "rate_limit": "6001/minute"}, "rate_limit"),
+        ({"name": "x", "roles": ["viewer"], "rate_limit": "101/second"}, "rate_limit"),
     ],
     ids=[
         "role",
@@ -59,11 +59,12 @@ async def test_create_shows_the_key_once_and_it_authenticates(gateway):
         "rate-rate",
     ],
 )
-async def test_bad_requests_are_422_and_create_nothing(gateway, body):
+async def test_bad_requests_are_422_with_the_field_and_create_nothing(gateway, body, field):
     _, admin = await gateway.key(roles=("admin",))
     response = await gateway.client.post("/api/v1/admin/api-keys", json=body, headers=bearer(admin))
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in response.json()["errors"]] == [field], response.text
     assert len((await gateway.client.get("/api/v1/admin/api-keys", headers=bearer(admin))).json()) == 1
 
 

@@ -46,7 +46,7 @@ async def create_key(body: ApiKeyIn, caller: Caller, request: Request, response:
             max_rate_limit=request.app.state.settings.api_key_max_rate_limit,
         )
     except InvalidApiKeyRequest as exc:
-        raise Unprocessable(str(exc)) from None
+        raise Unprocessable(str(exc), errors=[{"field": exc.field, "in": "body", "message": str(exc)}]) from None
     response.headers["Cache-Control"] = "no-store"
     return ApiKeyCreated(**ApiKeyOut.of(key, utcnow()).model_dump(), api_key=plaintext)
 

@@ -35,7 +35,11 @@ _PERIOD_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 class InvalidApiKeyRequest(ValueError):
-    """Bad tenant, roles or name when creating a key."""
+    """Bad tenant, roles, name, limit or expiry when creating a key; `field` names which."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class KeyRejected(Exception):
@@ -77,17 +81,20 @@ def validate_roles(roles: Iterable[str]) -> tuple[str, ...]:
     """Known roles, at least one, duplicates removed, order kept."""
     cleaned = tuple(dict.fromkeys(r.strip() for r in roles))
     if not cleaned:
-        raise InvalidApiKeyRequest(f"at least one role is required (one of: {', '.join(ROLES)})")
+        raise InvalidApiKeyRequest(f"at least one role is required (one of: {', '.join(ROLES)})", field="roles")
     unknown = [r for r in cleaned if r not in ROLES]
     if unknown:
-        raise InvalidApiKeyRequest(f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(ROLES)}")
+        raise InvalidApiKeyRequest(
+            f"unknown role(s) {', '.join(unknown)}; known roles: {', '.join(ROLES)}", field="roles"
+        )
     return cleaned
 
 
 def validate_tenant(slug: str) -> str:
     if len(slug) > MAX_TENANT_LENGTH or not _TENANT_RE.fullmatch(slug):
         raise InvalidApiKeyRequest(
-            f"tenant must be a slug like 'loir-et-cher' (lowercase letters, digits and single hyphens), got {slug!r}"
+            f"tenant must be a slug like 'loir-et-cher' (lowercase letters, digits and single hyphens), got {slug!r}",
+            field="tenant",
         )
     return slug
 
@@ -95,7 +102,7 @@ def validate_tenant(slug: str) -> str:
 def validate_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidApiKeyRequest(f"name must be 1 to {MAX_NAME_LENGTH} characters")
+        raise InvalidApiKeyRequest(f"name must be 1 to {MAX_NAME_LENGTH} characters", field="name")
     return name
 
 
@@ -106,10 +113,13 @@ def validate_rate_limit(value: str | None, maximum: str | None = None) -> str | 
     value = value.strip().replace(" ", "")
     if not _RATE_RE.fullmatch(value):
         raise InvalidApiKeyRequest(
-            f"rate_limit must look like '600/minute' (per second, minute, hour or day), got {value!r}"
+            f"rate_limit must look like '600/minute' (per second, minute, hour or day), got {value!r}",
+            field="rate_limit",
         )
     if maximum is not None and rate_per_second(value) > rate_per_second(maximum):
-        raise InvalidApiKeyRequest(f"rate_limit must be at most {maximum} (or the same rate per another period)")
+        raise InvalidApiKeyRequest(
+            f"rate_limit must be at most {maximum} (or the same rate per another period)", field="rate_limit"
+        )
     return value
 
 
@@ -148,9 +158,11 @@ class ApiKey:
     ) -> tuple["ApiKey", str]:
         """A new key and its plaintext (to show once); its own limit at most `max_rate_limit`."""
         if expires_at is not None and expires_at.utcoffset() is None:
-            raise InvalidApiKeyRequest("expires_at must carry a time zone (e.g. 2030-01-01T00:00:00Z)")
+            raise InvalidApiKeyRequest(
+                "expires_at must carry a time zone (e.g. 2030-01-01T00:00:00Z)", field="expires_at"
+            )
         if expires_at is not None and expires_at <= now:
-            raise InvalidApiKeyRequest("expires_at must be in the future")
+            raise InvalidApiKeyRequest("expires_at must be in the future", field="expires_at")
         generated = generate_key()
         key = cls(
             id=uuid.uuid4(),
