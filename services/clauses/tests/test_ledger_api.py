@@ -303,6 +303,10 @@ async def test_each_months_hours_carry_their_own_mode_and_contract(clauses):
     report = (await clauses.client.get("/api/v1/clauses/reports", params={"from": "2026-01-01", "to": "2026-12-31"},
                                        headers=clauses.headers())).json()  # fmt: skip
     assert report["contracts_by_type"] == {"cdi": 1, "interim": 1}
+    by_months = await clauses.client.get("/api/v1/clauses/reports", params={"from": "2026-01", "to": "2026-12"},
+                                         headers=clauses.headers())  # fmt: skip
+    assert by_months.status_code == 200 and by_months.json() == report, by_months.text
+    assert (report["from"], report["to"]) == ("2026-01", "2026-12")  # the months covered, whole
     assert {m: (f["placements"], f["validated_hours"]) for m, f in report["fulfilment_modes"].items()} == {
         "direct_hire": (1, "151.67"), "temp_work_etti": (1, "120.00")}  # fmt: skip
     # a mode or contract outside the lists: 422 on the field, nothing written

@@ -66,8 +66,8 @@ async def territory_report(session: AsyncSession, identity: Identity, start: dat
         mode_placements[mode] += 1
     outcomes = await _outcomes(session, identity.tenant, list(people), last, as_of)
     return {
-        "from": start,
-        "to": end,
+        "from": f"{first:%Y-%m}",  # the months the period covers, whole
+        "to": f"{last:%Y-%m}",
         "as_of": as_of,
         "validated_hours": _hours(total),
         "operations": len(markets),

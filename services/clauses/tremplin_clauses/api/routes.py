@@ -271,8 +271,8 @@ async def territory_report(
     request: Request,
     identity: CurrentIdentity,
     session: DbSession,
-    from_: Annotated[date, Query(alias="from", description="First month (any day of it), included")],
-    to: Annotated[date, Query(description="Last month (any day of it), included")],
+    from_: Annotated[Month, Query(alias="from", description="First month (2026-01, or any day of it), included")],
+    to: Annotated[Month, Query(description="Last month (2026-12, or any day of it), included")],
     as_of: Annotated[date | None, Query(description="Outcomes are measured up to this day (today by default)")] = None,
 ):
     report = await reports.territory_report(session, identity, from_, to, as_of or date.today())
