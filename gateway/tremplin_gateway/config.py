@@ -64,6 +64,9 @@ class Settings(ComponentSettings):
     # and how long when a service did not answer (to be tried again soon).
     openapi_cache_seconds: float = Field(default=60.0, ge=0)
     openapi_incomplete_cache_seconds: float = Field(default=5.0, ge=0)
+    # /metrics is on the public port: when set, a scrape must send `Authorization: Bearer <token>`.
+    # Unset, /metrics answers anyone (then keep it off the ingress): it holds counts only, no tenant.
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     # last_used_at is written at most once per key and per interval, not on every request.
     api_key_touch_interval_seconds: float = Field(default=60.0, ge=0)
@@ -97,6 +100,11 @@ class Settings(ComponentSettings):
     rate_limit_auth_failures: str = "20/minute"
     rate_limit_auth_failures_per_address: str = "200/minute"
     rate_limit_key_prefix: str = "tremplin-gateway"  # Redis key prefix
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes ${TREMPLIN_METRICS_TOKEN:-} when unset
 
     @field_validator("api_key_max_rate_limit")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +25,9 @@ from .identity import IDENTITY_HEADER, Identity, InvalidIdentity, verify_identit
 from .log import configure_logging
 from .messaging.consumer import EventConsumer, Handler
 from .messaging.kafka import broker_reachable
-from .messaging.outbox import outbox_stats
 from .messaging.relay import OutboxRelay
 from .messaging.retention import MessagingRetention
+from .metrics import add_messaging_gauges
 from .migrations import upgrade_to_head
 from .problems import Forbidden, Unauthorized, install_problem_handlers, problem_response
 from .settings import ComponentSettings
@@ -243,23 +243,6 @@ def install_health_routes(app: FastAPI, settings: ComponentSettings) -> None:
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
-        pending = Gauge("tremplin_outbox_pending", "Outbox rows not yet published", registry=registry)
-        lag = Gauge("tremplin_outbox_lag_seconds", "Age of the oldest unpublished outbox row", registry=registry)
-        published = Gauge("tremplin_outbox_published_total", "Rows published by this process", registry=registry)
-        applied = Gauge("tremplin_consumer_applied_total", "Events applied by this process", registry=registry)
-        dead = Gauge("tremplin_consumer_dead_lettered_total", "Events sent to a DLQ by this process", registry=registry)
-        outbox_purged = Gauge("tremplin_outbox_purged_total", "Published outbox rows deleted by this process's "
-                              "retention purge", registry=registry)  # fmt: skip
-        inbox_purged = Gauge("tremplin_inbox_purged_total", "Inbox rows deleted by this process's retention purge",
-                             registry=registry)  # fmt: skip
-        async with request.app.state.sessionmaker() as session:
-            count, age = await outbox_stats(session)
-        pending.set(count)
-        lag.set(age)
-        published.set(request.app.state.relay.published_total)
-        consumer = request.app.state.consumer
-        applied.set(consumer.applied_total if consumer else 0)
-        dead.set(consumer.dead_lettered_total if consumer else 0)
-        outbox_purged.set(request.app.state.retention.outbox_purged_total)
-        inbox_purged.set(request.app.state.retention.inbox_purged_total)
+        state = request.app.state
+        await add_messaging_gauges(registry, state.sessionmaker, state.relay, state.consumer, state.retention)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

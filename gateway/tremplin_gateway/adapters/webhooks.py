@@ -88,6 +88,19 @@ class WebhookRepository:
             .values(consecutive_failures=0)
         )
 
+    async def stats(self) -> Row:
+        """For /metrics, every tenant together: deliveries per status, the oldest pending one's
+        creation, the subscriptions disabled by repeated failures."""
+        d, s = webhook_deliveries, webhook_subscriptions
+        by_status = dict(
+            (await self.session.execute(sa.select(d.c.status, sa.func.count()).group_by(d.c.status))).all()
+        )
+        oldest = (
+            await self.session.execute(sa.select(sa.func.min(d.c.created_at)).where(d.c.status == "pending"))
+        ).scalar()
+        disabled = (await self.session.execute(sa.select(sa.func.count()).where(s.c.enabled.is_(False)))).scalar_one()
+        return {"by_status": by_status, "oldest_pending": oldest, "disabled_subscriptions": disabled}
+
     # -------------------------------------------------------------------------------- deliveries
 
     async def enqueue(self, rows: list[Row]) -> None:
