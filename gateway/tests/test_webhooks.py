@@ -213,6 +213,45 @@ async def test_a_subscriber_gets_where_the_person_lives_only_when_granted(gatewa
     assert "47.59" not in stored  # never kept in the delivery log either
 
 
+async def test_a_subscription_is_changed_in_place_and_a_grant_taken_away_strips_what_is_pending(gateway, serve_app):
+    receiver = Receiver()
+    async with serve_app(receiver.app) as base:
+        _, admin = await gateway.key(roles=("admin",))
+        _, foreign = await gateway.key(tenant="cher", roles=("admin",))
+        sub = await subscribe(gateway, admin, f"{base}/hooks", personal_data=["location"])
+        url = f"/api/v1/webhooks/{sub['id']}"
+        pending = registered("loir-et-cher")
+        await publish(gateway, pending)  # queued while location is granted
+
+        refused = [
+            ({"url": "ftp://x.example/h"}, "url"),
+            ({"event_types": ["fr.nothing.v1"]}, "event_types"),
+            ({"secret": "short"}, "secret"),
+            ({"personal_data": ["nir"]}, "personal_data.0"),
+        ]
+        for change, field in refused:
+            bad = await gateway.client.patch(url, json=change, headers=bearer(admin))
+            assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == field, bad.text
+        assert (await gateway.client.patch(url, json={"secret": "x" * 20}, headers=bearer(foreign))).status_code == 404
+        assert (await gateway.client.get(url, headers=bearer(admin))).json() == sub  # nothing changed so far
+
+        rotated = "a-new-secret-after-rotation"
+        changed = await gateway.client.patch(url, json={"personal_data": [], "secret": rotated,
+                                                        "event_types": [REGISTERED, "fr.tremplin.clauses.*"]},
+                                             headers=bearer(admin))  # fmt: skip
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["personal_data"] == [] and changed.json()["event_types"][1] == "fr.tremplin.clauses.*"
+        assert changed.json()["url"] == sub["url"]  # left out: kept
+        assert await gateway.app.state.webhook_worker.tick() == 1
+
+    (request,) = receiver.received
+    sent = json.loads(request["body"])
+    assert sent["id"] == pending.id and "latitude" not in sent["data"]  # queued with it, sent without
+    assert sent["data"]["participant_id"] == pending.data["participant_id"]
+    timestamp = int(request["headers"]["tremplin-timestamp"])
+    assert verify(rotated, timestamp, request["body"], request["headers"]["tremplin-signature"], now=int(time.time()))
+
+
 async def test_failed_attempts_are_retried_with_backoff_and_logged(gateway, serve_app):
     receiver = Receiver(plan=[500, 503])
     async with serve_app(receiver.app) as base:

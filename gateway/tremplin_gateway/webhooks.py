@@ -30,6 +30,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import json
 import logging
 import socket
 import time
@@ -232,6 +233,22 @@ async def fan_out(session: AsyncSession, event: CloudEvent, _data) -> None:
             for s in subscriptions
         ]
     )  # fmt: skip
+
+
+async def withhold_pending(session: AsyncSession, subscription_id: uuid.UUID, granted: frozenset[str]) -> int:
+    """After a subscription lost a personal data category: its pending deliveries (queued under the
+    former grant) lose that category's fields too. The number of bodies rewritten."""
+    repo = WebhookRepository(session)
+    rewritten = 0
+    for row in await repo.pending_bodies(subscription_id):
+        contract = EVENT_TYPES.get(row["event_type"])
+        event = json.loads(row["body"])
+        data = withhold(contract, event["data"], granted) if contract else event["data"]
+        if data is not event["data"]:
+            body = json.dumps({**event, "data": data}, separators=(",", ":"))
+            await repo.update_delivery(row["id"], body=body)
+            rewritten += 1
+    return rewritten
 
 
 async def fan_out_erasure(session: AsyncSession, event: CloudEvent, data: ParticipantErasedV1) -> None:

@@ -56,6 +56,20 @@ class WebhookRepository:
         await self.session.execute(webhook_subscriptions.delete().where(webhook_subscriptions.c.id == subscription_id))
         return True
 
+    async def update_subscription(self, subscription_id: uuid.UUID, tenant: str, **values: Any) -> None:
+        await self.session.execute(
+            webhook_subscriptions.update()
+            .where(webhook_subscriptions.c.id == subscription_id, webhook_subscriptions.c.tenant == tenant)
+            .values(**values)
+        )
+
+    async def pending_bodies(self, subscription_id: uuid.UUID) -> list[Row]:
+        d = webhook_deliveries
+        stmt = sa.select(d.c.id, d.c.event_type, d.c.body).where(
+            d.c.subscription_id == subscription_id, d.c.status == "pending"
+        )
+        return [dict(r._mapping) for r in await self.session.execute(stmt)]
+
     async def enable(self, subscription_id: uuid.UUID, tenant: str) -> None:
         await self.session.execute(
             webhook_subscriptions.update()

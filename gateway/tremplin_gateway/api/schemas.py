@@ -82,6 +82,19 @@ class WebhookIn(BaseModel):
     )
 
 
+class WebhookPatch(BaseModel):
+    """What changes; the fields left out stay as they are."""
+
+    url: str | None = Field(default=None, max_length=2000)
+    event_types: list[str] | None = Field(default=None, min_length=1)
+    secret: str | None = Field(default=None, description="A new secret (rotation): signs every attempt from now on.")
+    personal_data: list[PersonalDataCategory] | None = Field(
+        default=None,
+        description="Applies to the events queued from now on; a category taken away is also stripped from "
+        "the deliveries still pending.",
+    )
+
+
 class WebhookOut(BaseModel):
     id: uuid.UUID
     tenant: str

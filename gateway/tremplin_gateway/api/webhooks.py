@@ -11,8 +11,8 @@ from ..adapters.api_keys import ApiKeyRepository
 from ..adapters.webhooks import WebhookRepository
 from ..auth import Caller
 from ..domain.webhooks import InvalidSubscription, validate_event_types, validate_secret, validate_url
-from ..webhooks import check_target, outbound_event_types, utcnow
-from .schemas import WebhookDeliveryOut, WebhookIn, WebhookOut
+from ..webhooks import check_target, outbound_event_types, utcnow, withhold_pending
+from .schemas import WebhookDeliveryOut, WebhookIn, WebhookOut, WebhookPatch
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -64,6 +64,38 @@ async def event_types(caller: Caller) -> list[str]:
 @router.get("/{subscription_id}", response_model=WebhookOut, summary="One subscription")
 async def get_subscription(subscription_id: uuid.UUID, caller: Caller, request: Request) -> WebhookOut:
     return WebhookOut.of(await _own(request, subscription_id, caller.tenant))
+
+
+@router.patch("/{subscription_id}", response_model=WebhookOut,
+              summary="Change the url, the event types, the personal data granted, or rotate the secret")  # fmt: skip
+async def update_subscription(
+    subscription_id: uuid.UUID, body: WebhookPatch, caller: Caller, request: Request
+) -> WebhookOut:
+    settings = request.app.state.settings
+    current = await _own(request, subscription_id, caller.tenant)
+    changes: dict = {}
+    try:
+        if body.url is not None:
+            changes["url"] = validate_url(body.url, settings.webhook_allow_http)
+            await check_target(changes["url"], settings.webhook_allow_private_addresses,
+                               settings.webhook_timeout_seconds)  # fmt: skip
+        if body.event_types is not None:
+            changes["event_types"] = list(validate_event_types(body.event_types, outbound_event_types()))
+        if body.secret is not None:
+            changes["secret"] = request.app.state.secret_box.seal(validate_secret(body.secret))
+    except InvalidSubscription as exc:
+        raise Unprocessable(str(exc), errors=[{"field": exc.field, "in": "body", "message": str(exc)}]) from None
+    if body.personal_data is not None:
+        changes["personal_data"] = sorted(set(body.personal_data))
+    async with request.app.state.sessionmaker() as session:
+        repo = WebhookRepository(session)
+        if changes:
+            await repo.update_subscription(subscription_id, caller.tenant, **changes)
+        if set(current["personal_data"]) - set(changes.get("personal_data", current["personal_data"])):
+            await withhold_pending(session, subscription_id, frozenset(changes["personal_data"]))
+        await session.commit()
+        row = await repo.subscription(subscription_id, caller.tenant)
+    return WebhookOut.of(row)
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
