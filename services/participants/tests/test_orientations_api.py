@@ -16,6 +16,7 @@ from stdnum.fr import nir as stdnum_nir
 from tremplin_participants import orientation_service, service_layer
 from tremplin_participants.adapters.handlers import handlers
 from tremplin_participants.adapters.orm import (
+    access_log,
     france_travail_erasures,
     orientation_transitions,
     orientations,
@@ -257,6 +258,22 @@ async def test_accept_creates_the_participant_with_its_events_and_closes_the_ori
         values = (await session.execute(sa.select(outbox.c.value))).scalars().all()
     assert not any("Moreau" in v or "Inès" in v or "FT-A" in v for v in values)
     assert await api.pending() == []
+
+
+async def test_reading_an_accepted_orientation_is_in_the_person_s_access_log(api):
+    await api.push(registration("FT-LOG"))
+    [item] = await api.pending()
+    assert (await api.get(f"/{item['id']}")).status_code == 200
+    assert await api.count(access_log) == 0  # a pending one leads to no person on the platform yet
+    accepted = await api.post(f"/{item['id']}/accept", PERSON)
+    assert accepted.status_code == 201, accepted.text
+    person = accepted.json()["participant"]["id"]
+    assert (await api.get(f"/{item['id']}")).status_code == 200
+    assert (await api.get("", status="accepted")).status_code == 200
+    log = await api.client.get(f"/api/v1/participants/{person}/access-log", headers=api.headers())
+    assert log.status_code == 200, log.text
+    actions = [(e["action"], e["subject"]) for e in log.json()["items"]]
+    assert ("orientation", "referente-1") in actions and ("orientation_list", "referente-1") in actions
 
 
 async def test_accept_with_an_existing_nir_is_409_and_writes_nothing(api):

@@ -125,8 +125,12 @@ async def _orientation(
 
 
 async def get_orientation(session: AsyncSession, identity: Identity, orientation_id: uuid.UUID) -> dict:
+    """An accepted orientation leads to a person: its read goes to that person's access log."""
     async with session.begin():
-        return await _detail(session, identity.tenant, orientation_id)
+        detail = await _detail(session, identity.tenant, orientation_id)
+        if detail["participant_id"] is not None:
+            await people.log_access(session, identity, [detail["participant_id"]], "orientation")
+        return detail
 
 
 async def _detail(session: AsyncSession, tenant: str, orientation_id: uuid.UUID) -> dict:
@@ -159,6 +163,8 @@ async def list_orientations(
     after = decode_cursor(cursor) if cursor else None
     async with session.begin():
         items, more = await repo.list_page(session, identity.tenant, status, commune, rsa, limit, after)
+        led_to = [i.participant_id for i in items if i.participant_id is not None]
+        await people.log_access(session, identity, led_to, "orientation_list")
     return items, encode_cursor(items[-1]) if more and items else None
 
 
