@@ -252,6 +252,30 @@ async def test_a_subscription_is_changed_in_place_and_a_grant_taken_away_strips_
     assert verify(rotated, timestamp, request["body"], request["headers"]["tremplin-signature"], now=int(time.time()))
 
 
+async def test_an_event_queued_under_a_grant_since_taken_away_is_sent_without_it(gateway, serve_app):
+    """The race of a narrowing PATCH with a fan-out that read the former grant: the delivery is queued
+    after the PATCH stripped the pending ones. The worker sends what the grant is at send time."""
+    receiver = Receiver()
+    async with serve_app(receiver.app) as base:
+        _, admin = await gateway.key(roles=("admin",))
+        sub = await subscribe(gateway, admin, f"{base}/hooks", personal_data=["location"])
+        await publish(gateway, registered("loir-et-cher"))  # queued with the coordinates
+        async with gateway.app.state.sessionmaker() as session:  # the grant changes, the queue is left as it is
+            await session.execute(webhook_subscriptions.update().values(personal_data=[]))
+            await session.commit()
+        assert await gateway.app.state.webhook_worker.tick() == 1
+
+    (request,) = receiver.received
+    assert "latitude" not in json.loads(request["body"])["data"]
+    timestamp = int(request["headers"]["tremplin-timestamp"])
+    assert verify(SECRET, timestamp, request["body"], request["headers"]["tremplin-signature"], now=int(time.time()))
+    async with gateway.app.state.sessionmaker() as session:
+        stored = (await session.execute(select(webhook_deliveries.c.body))).scalar_one()
+    assert "47.59" not in stored and json.loads(stored) == json.loads(request["body"])
+    log = (await gateway.client.get(f"/api/v1/webhooks/{sub['id']}/deliveries", headers=bearer(admin))).json()
+    assert [d["status"] for d in log] == ["delivered"]
+
+
 async def test_failed_attempts_are_retried_with_backoff_and_logged(gateway, serve_app):
     receiver = Receiver(plan=[500, 503])
     async with serve_app(receiver.app) as base:

@@ -15,7 +15,9 @@ connection (see `PublicOnlyBackend`); the delivery log keeps a coarse reason, ne
 
 A subscription gets the personal fields of an event (`x-personal-data`: where the person lives,
 their RQTH) only for the categories it was granted (`personal_data`); the others are left out of
-the body before it is stored, so the delivery log never holds them either.
+the body before it is stored, so the delivery log never holds them either; a grant narrowed later
+(PATCH) strips them from the pending deliveries, and the worker applies the grant of the moment
+to each attempt.
 
 A participant's erasure (`fan_out_erasure`) deletes, in the consumer's transaction, every delivery of
 the tenant that mentions the person — pending ones are never sent, delivered ones leave the
@@ -45,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tremplin_shared.events import EVENT_TYPES, CloudEvent, ParticipantErasedV1
 from tremplin_shared.events.contracts import CLAUSES_TOPIC, FUNDING_TOPIC, MATCHING_TOPIC, PARTICIPANTS_TOPIC
-from tremplin_shared.events.personal import withhold
+from tremplin_shared.events.personal import personal_fields, withhold
 from tremplin_shared.messaging.consumer import EventConsumer
 
 from .adapters.webhooks import WebhookRepository
@@ -235,17 +237,26 @@ async def fan_out(session: AsyncSession, event: CloudEvent, _data) -> None:
     )  # fmt: skip
 
 
+def as_granted(event_type: str, body: str, granted: frozenset[str]) -> str:
+    """A queued body without the personal fields of the categories no longer `granted` (the very
+    same string when there is nothing to take out)."""
+    contract = EVENT_TYPES.get(event_type)
+    if contract is None or set(personal_fields(contract).values()) <= granted:
+        return body
+    event = json.loads(body)
+    data = withhold(contract, event["data"], granted)
+    return body if data == event["data"] else json.dumps({**event, "data": data}, separators=(",", ":"))
+
+
 async def withhold_pending(session: AsyncSession, subscription_id: uuid.UUID, granted: frozenset[str]) -> int:
     """After a subscription lost a personal data category: its pending deliveries (queued under the
-    former grant) lose that category's fields too. The number of bodies rewritten."""
+    former grant) lose that category's fields too. The number of bodies rewritten. (An event fanned
+    out at that very moment, under the former grant, is stripped by the worker before it is sent.)"""
     repo = WebhookRepository(session)
     rewritten = 0
     for row in await repo.pending_bodies(subscription_id):
-        contract = EVENT_TYPES.get(row["event_type"])
-        event = json.loads(row["body"])
-        data = withhold(contract, event["data"], granted) if contract else event["data"]
-        if data is not event["data"]:
-            body = json.dumps({**event, "data": data}, separators=(",", ":"))
+        body = as_granted(row["event_type"], row["body"], granted)
+        if body is not row["body"]:
             await repo.update_delivery(row["id"], body=body)
             rewritten += 1
     return rewritten
@@ -392,8 +403,10 @@ class DeliveryWorker:
         """The rows attempted (a row an erasure forgot since the claim is skipped, never sent)."""
         attempted = 0
         for i, row in enumerate(rows):
-            if not await self._still_pending(row):
+            current = await self._still_pending(row)
+            if current is None:
                 continue
+            row = {**row, **current}  # a PATCH may have narrowed the grant since the dispatch
             attempted += 1
             if await self.attempt(row):  # the subscription got disabled: hand the others back
                 async with self.sessionmaker() as session:
@@ -404,14 +417,19 @@ class DeliveryWorker:
                 return attempted
         return attempted
 
-    async def _still_pending(self, row: dict) -> bool:
+    async def _still_pending(self, row: dict) -> dict | None:
         """Claimed rows are read at dispatch; those queued behind slow attempts are sent seconds later,
-        by which time a participant's erasure may have forgotten them."""
+        by which time a participant's erasure may have forgotten them, or a PATCH narrowed what their
+        subscription is granted: the body and the grant as they are now, None if forgotten."""
         async with self.sessionmaker() as session:
             return await WebhookRepository(session).still_pending(row["id"])
 
     async def attempt(self, row: dict) -> bool:
         """POST one delivery and record the attempt; whether the subscription got disabled."""
+        if "personal_data" in row:  # what the subscription is granted now, not when the event was queued
+            granted = as_granted(row["event_type"], row["body"], frozenset(row["personal_data"]))
+            if granted is not row["body"]:
+                row = {**row, "body": granted, "body_changed": True}
         body = row["body"].encode()
         timestamp = int(time.time())
         headers = {
@@ -466,6 +484,8 @@ class DeliveryWorker:
                 give_up = number >= self.policy.max_attempts
                 values = {"attempts": number, "status": "failed" if give_up else "pending",
                           "next_attempt_at": None if give_up else self.policy.next_attempt(number, now)}  # fmt: skip
+            if row.get("body_changed"):
+                values["body"] = row["body"]  # the log keeps what was sent, never what was withheld
             if not await repo.update_delivery(row["id"], **values):
                 return False  # forgotten by an erasure during the attempt: nothing of it is kept
             await repo.record_attempt(

@@ -163,12 +163,17 @@ class WebhookRepository:
         )
         return result.rowcount > 0
 
-    async def still_pending(self, delivery_id: uuid.UUID) -> bool:
-        """Whether a claimed delivery is still to be sent (not forgotten by an erasure since the claim)."""
-        stmt = sa.select(webhook_deliveries.c.id).where(
-            webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == "pending"
+    async def still_pending(self, delivery_id: uuid.UUID) -> Row | None:
+        """A claimed delivery's body and its subscription's grant of personal data as they are now;
+        None when it is no longer to be sent (forgotten by an erasure since the claim)."""
+        d, s = webhook_deliveries, webhook_subscriptions
+        stmt = (
+            sa.select(d.c.body, s.c.personal_data)
+            .join(s, s.c.id == d.c.subscription_id)
+            .where(d.c.id == delivery_id, d.c.status == "pending")
         )
-        return (await self.session.execute(stmt)).first() is not None
+        row = (await self.session.execute(stmt)).first()
+        return dict(row._mapping) if row else None
 
     async def forget_participant(self, tenant: str, participant_id: uuid.UUID, *, keep_event_type: str) -> int:
         """Delete, in the caller's transaction (the consumer's, applying the erasure), every delivery of
