@@ -95,6 +95,8 @@ async def update_subscription(
             await withhold_pending(session, subscription_id, frozenset(changes["personal_data"]))
         await session.commit()
         row = await repo.subscription(subscription_id, caller.tenant)
+    if row is None:  # deleted meanwhile
+        raise NotFound("No such webhook subscription.")
     return WebhookOut.of(row)
 
 
