@@ -174,6 +174,11 @@ def run_stack(
     try:
         with console.status("starting the embedded broker"):
             broker.start()
+        # The key before the gateway starts (this migrates its database first): once the gateway's
+        # /readyz is green, var/demo-api-key is there for a script that waited for it.
+        with console.status("creating the demo territory's key"):
+            gateway_db = component_env(GATEWAY, var, broker.bootstrap, secret, host)["GATEWAY_DATABASE_URL"]
+            key = demo_api_key(var, gateway_db)
         with console.status("starting the services and the gateway"):
             for component in [*SERVICES, GATEWAY]:
                 env = component_env(component, var, broker.bootstrap, secret, host)
@@ -184,9 +189,6 @@ def run_stack(
         with console.status("waiting for the consumers to join their groups"):
             if not wait_consumers_joined([f"http://{host}:{c.port}/readyz" for c in SERVICES], ready_timeout):
                 console.print("[yellow]some consumers are still joining: their first events will wait for them")
-        with console.status("creating the demo territory's key"):
-            gateway_db = component_env(GATEWAY, var, broker.bootstrap, secret, host)["GATEWAY_DATABASE_URL"]
-            key = demo_api_key(var, gateway_db)
         ready_in = time.monotonic() - started
         load_demo_once(var, f"http://{host}:{GATEWAY.port}", key)
         print_ready(host, key, ready_in)
