@@ -25,23 +25,35 @@ async def _own(request: Request, subscription_id: uuid.UUID, tenant: str) -> dic
     return row
 
 
-@router.post("", response_model=WebhookOut, status_code=status.HTTP_201_CREATED, summary="Subscribe to events")
-async def subscribe(body: WebhookIn, caller: Caller, request: Request) -> WebhookOut:
+async def _checked(request: Request, body: WebhookIn | WebhookPatch) -> dict:
+    """The fields `body` sets, checked and as stored (the secret sealed); 422 on the first wrong one.
+    The url's target is checked last: it resolves the name (and again at every attempt: DNS answers
+    change)."""
     settings = request.app.state.settings
+    fields: dict = {}
     try:
-        url = validate_url(body.url, settings.webhook_allow_http)
-        event_types = validate_event_types(body.event_types, outbound_event_types())
-        secret = validate_secret(body.secret)
-        # Where it points (checked again at every attempt: DNS answers change).
-        await check_target(url, settings.webhook_allow_private_addresses, settings.webhook_timeout_seconds)
+        if body.url is not None:
+            fields["url"] = validate_url(body.url, settings.webhook_allow_http)
+        if body.event_types is not None:
+            fields["event_types"] = list(validate_event_types(body.event_types, outbound_event_types()))
+        if body.secret is not None:
+            fields["secret"] = request.app.state.secret_box.seal(validate_secret(body.secret))
+        if "url" in fields:
+            await check_target(fields["url"], settings.webhook_allow_private_addresses,
+                               settings.webhook_timeout_seconds)  # fmt: skip
     except InvalidSubscription as exc:
         raise Unprocessable(str(exc), errors=[{"field": exc.field, "in": "body", "message": str(exc)}]) from None
+    if body.personal_data is not None:
+        fields["personal_data"] = sorted(set(body.personal_data))
+    return fields
+
+
+@router.post("", response_model=WebhookOut, status_code=status.HTTP_201_CREATED, summary="Subscribe to events")
+async def subscribe(body: WebhookIn, caller: Caller, request: Request) -> WebhookOut:
     now = utcnow()
     row = {
-        "id": uuid.uuid4(), "tenant": caller.tenant, "url": url, "event_types": list(event_types),
-        "personal_data": sorted(set(body.personal_data)),
-        "secret": request.app.state.secret_box.seal(secret), "enabled": True, "consecutive_failures": 0,
-        "disabled_at": None, "created_at": now,
+        "id": uuid.uuid4(), "tenant": caller.tenant, **await _checked(request, body), "enabled": True,
+        "consecutive_failures": 0, "disabled_at": None, "created_at": now,
     }  # fmt: skip
     async with request.app.state.sessionmaker() as session:
         await ApiKeyRepository(session).ensure_tenant(caller.tenant, caller.tenant, now)
@@ -71,27 +83,13 @@ async def get_subscription(subscription_id: uuid.UUID, caller: Caller, request: 
 async def update_subscription(
     subscription_id: uuid.UUID, body: WebhookPatch, caller: Caller, request: Request
 ) -> WebhookOut:
-    settings = request.app.state.settings
     current = await _own(request, subscription_id, caller.tenant)
-    changes: dict = {}
-    try:
-        if body.url is not None:
-            changes["url"] = validate_url(body.url, settings.webhook_allow_http)
-            await check_target(changes["url"], settings.webhook_allow_private_addresses,
-                               settings.webhook_timeout_seconds)  # fmt: skip
-        if body.event_types is not None:
-            changes["event_types"] = list(validate_event_types(body.event_types, outbound_event_types()))
-        if body.secret is not None:
-            changes["secret"] = request.app.state.secret_box.seal(validate_secret(body.secret))
-    except InvalidSubscription as exc:
-        raise Unprocessable(str(exc), errors=[{"field": exc.field, "in": "body", "message": str(exc)}]) from None
-    if body.personal_data is not None:
-        changes["personal_data"] = sorted(set(body.personal_data))
+    changes = await _checked(request, body)
     async with request.app.state.sessionmaker() as session:
         repo = WebhookRepository(session)
         if changes:
             await repo.update_subscription(subscription_id, caller.tenant, **changes)
-        if set(current["personal_data"]) - set(changes.get("personal_data", current["personal_data"])):
+        if "personal_data" in changes and set(current["personal_data"]) - set(changes["personal_data"]):
             await withhold_pending(session, subscription_id, frozenset(changes["personal_data"]))
         await session.commit()
         row = await repo.subscription(subscription_id, caller.tenant)
